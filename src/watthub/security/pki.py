@@ -27,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .keys import (
     KeyType,
     PrivateKey,
+    PublicKey,
     describe_key,
     generate_private_key,
     key_strength_problem,
@@ -185,7 +186,7 @@ class CertificateAuthority:
         return builder.sign(self.private_key, hashes.SHA256())
 
 
-def _name(
+def build_name(
     common_name: str, organization: str | None = None, country: str | None = None
 ) -> x509.Name:
     attrs = []
@@ -272,7 +273,7 @@ def create_root_ca(
 ) -> CertificateAuthority:
     """Create a self-signed root CA (the CentralSystemRootCertificate installed on stations)."""
     key = generate_private_key(key_type)
-    subject = _name(common_name, organization, country)
+    subject = build_name(common_name, organization, country)
     builder = (
         _builder(subject, key.public_key(), None, validity_days, now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -297,7 +298,11 @@ def create_sub_ca(
     key = generate_private_key(key_type)
     builder = (
         _builder(
-            _name(common_name, organization, country), key.public_key(), parent, validity_days, now
+            build_name(common_name, organization, country),
+            key.public_key(),
+            parent,
+            validity_days,
+            now,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_key_usage(digital_signature=True, cert_sign=True), critical=True)
@@ -334,6 +339,34 @@ def import_ca(
     return CertificateAuthority(certificate=cert, private_key=key, parents=tuple(certs[1:]))
 
 
+def issue_certificate(
+    ca: CertificateAuthority,
+    subject: x509.Name,
+    public_key: PublicKey,
+    *,
+    extended_key_usage: Sequence[x509.ObjectIdentifier],
+    validity_days: int,
+    subject_alt_names: Sequence[x509.GeneralName] = (),
+    now: dt.datetime | None = None,
+) -> x509.Certificate:
+    """Issue an end-entity certificate (CA:FALSE) for ``public_key``, signed by ``ca``."""
+    # keyEncipherment only for RSA: it is what static-RSA TLS key exchange needs.
+    usage = _key_usage(
+        digital_signature=True, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)
+    )
+    builder = (
+        _builder(subject, public_key, ca, validity_days, now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage(list(extended_key_usage)), critical=False)
+    )
+    if subject_alt_names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(list(subject_alt_names)), critical=False
+        )
+    return ca.sign(builder)
+
+
 def issue_server_certificate(
     ca: CertificateAuthority,
     fqdn: str,
@@ -363,16 +396,16 @@ def issue_server_certificate(
             general = x509.DNSName(name)
         if general not in sans:
             sans.append(general)
-    # keyEncipherment is needed for the static-RSA suites (TLS_RSA_WITH_AES_*_GCM_*).
-    usage = _key_usage(digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey))
-    builder = (
-        _builder(_name(fqdn, organization), key.public_key(), ca, validity_days, now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = issue_certificate(
+        ca,
+        build_name(fqdn, organization),
+        key.public_key(),
+        extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        validity_days=validity_days,
+        subject_alt_names=sans,
+        now=now,
     )
-    return IssuedCertificate(ca.sign(builder), ca.intermediates, key)
+    return IssuedCertificate(cert, ca.intermediates, key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,16 +520,15 @@ def sign_station_csr(
     subject = _apply_name_check(subject, NameOID.ORGANIZATION_NAME, "O", cpo_name, policy.o_check)
     if not _first_attr(subject, NameOID.COMMON_NAME):
         raise CsrRejected("CSR subject has no CN")
-    usage = _key_usage(
-        digital_signature=True, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)
+    cert = issue_certificate(
+        ca,
+        subject,
+        public_key,
+        extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        validity_days=policy.validity_days,
+        now=now,
     )
-    builder = (
-        _builder(subject, public_key, ca, policy.validity_days, now)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    )
-    issued = IssuedCertificate(ca.sign(builder), ca.intermediates)
+    issued = IssuedCertificate(cert, ca.intermediates)
     if len(issued.chain_pem) > policy.max_chain_chars:
         raise CsrRejected(
             f"certificate chain has {len(issued.chain_pem)} characters, more than "
@@ -802,6 +834,7 @@ __all__ = [
     "HashAlgorithm",
     "IssuedCertificate",
     "StationCsrPolicy",
+    "build_name",
     "certificate_hash_data",
     "certificate_to_pem",
     "certificates_to_pem",
@@ -810,6 +843,7 @@ __all__ = [
     "hash_data_equal",
     "import_ca",
     "is_self_signed",
+    "issue_certificate",
     "issue_server_certificate",
     "list_expiring",
     "load_certificate",
