@@ -59,7 +59,7 @@ def normalize_pem(text: str | bytes) -> str:
     The OCTT cannot parse ``\\r\\n`` PEM, and some proxies/UIs percent-encode PEM bodies.
     """
     s = text.decode("ascii") if isinstance(text, bytes) else text
-    if "-----BEGIN" not in s and "%2D" in s.upper():
+    if "%" in s:  # never part of PEM (base64 alphabet), so it must be percent-encoding
         s = urllib.parse.unquote(s)
     s = s.replace("\r\n", "\n").replace("\r", "\n").strip()
     return s + "\n" if s else ""
