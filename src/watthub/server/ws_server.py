@@ -21,7 +21,7 @@ from websockets.http11 import Request, Response
 
 from watthub.domain import events
 from watthub.domain.context import Services
-from watthub.security.passwords import parse_basic_auth, verify_password
+from watthub.security.passwords import parse_basic_auth, verify_station_password
 from watthub.server.message_log import MessageLogger
 from watthub.server.registry import SessionRegistry
 from watthub.server.session import StationSession
@@ -119,7 +119,7 @@ class OcppServer:
                 credentials is not None
                 and credentials[0] == station_id
                 and await asyncio.to_thread(
-                    verify_password, credentials[1], station["password_hash"]
+                    verify_station_password, credentials[1], station["password_hash"]
                 )
             )
             if not ok:

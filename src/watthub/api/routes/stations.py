@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
-from watthub.security.passwords import generate_password, hash_password
+from watthub.security.passwords import generate_authorization_key, hash_password
 from watthub.storage import messages_repo, stations_repo, transactions_repo
 
 router = APIRouter(tags=["stations"], dependencies=[Depends(require_token)])
@@ -132,7 +132,7 @@ async def set_password(
     station_id: str, body: PasswordChange, hub: Any = Depends(get_hub)
 ) -> dict[str, Any]:
     await _get_or_404(hub, station_id)
-    password = body.password or generate_password()
+    password = body.password or generate_authorization_key()
     password_hash = await asyncio.to_thread(hash_password, password)
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, password_hash=password_hash)
