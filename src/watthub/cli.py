@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib
 import json
 import os
 import signal
@@ -350,6 +351,13 @@ def bench(ctx: click.Context) -> None:
     from watthub.bench import main as bench_main  # type: ignore[attr-defined]
 
     raise SystemExit(bench_main(list(ctx.args)))
+
+
+# Feature modules add their commands here; each has ``register(main: click.Group)``.
+FEATURE_CLI_MODULES: list[str] = []
+
+for _name in FEATURE_CLI_MODULES:
+    importlib.import_module(_name).register(main)
 
 
 if __name__ == "__main__":

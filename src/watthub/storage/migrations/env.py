@@ -8,7 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from watthub.storage.tables import metadata
+from watthub.storage.schema import metadata
 
 config = context.config
 
