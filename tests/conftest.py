@@ -31,7 +31,8 @@ PG_HOST = os.environ.get("WATTHUB_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("WATTHUB_TEST_PG_PORT", "5432"))
 PG_ADMIN_DB = os.environ.get("WATTHUB_TEST_PG_ADMIN_DB", "test")
 PG_USER = os.environ.get("WATTHUB_TEST_PG_USER", "postgres")
-PG_TEST_DB = "watthub_test"
+# One database per test process, so parallel runs (several checkouts) never share state.
+PG_TEST_DB = os.environ.get("WATTHUB_TEST_PG_DB", f"watthub_test_{os.getpid()}")
 PG_URL = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_TEST_DB}"
 
 
@@ -73,6 +74,25 @@ async def _prepare_postgres() -> None:
     engine = db.create_engine(PG_URL)
     await db.upgrade(engine, PG_URL)
     await engine.dispose()
+
+
+async def _drop_postgres() -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{PG_TEST_DB}' AND pid <> pg_backend_pid()"
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}"')
+    finally:
+        await admin.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _Templates.pg_ready:
+        asyncio.run(_drop_postgres())
 
 
 async def _truncate_postgres() -> None:
