@@ -1,6 +1,7 @@
 """Tests for watthub.smart_charging.composite.
 
-Worked examples follow the OCPP 1.6 smart-charging chapter (§3.13): purpose stacking
+Worked examples are modelled on the OCPP 1.6 smart-charging chapter (§3.13; the spec text is not
+in the repository, so the figures are ours, not copied from it): purpose stacking
 (ChargePointMaxProfile + TxDefaultProfile + TxProfile), a Daily recurring profile, a Relative
 profile anchored at the transaction start and A ↔ W conversion. The property tests compare the
 composite with a deliberately naive per-instant evaluator written below.
@@ -162,7 +163,7 @@ def test_relative_profile_without_transaction_does_not_apply() -> None:
 
 
 def daily_profile() -> dict[str, Any]:
-    """§3.13 style daily profile: 11 kW, 6 kW from 08:00, 11 kW again from 20:00."""
+    """A §3.13-style daily profile: 11 kW, 6 kW from 08:00, 11 kW again from 20:00."""
     return make(
         1,
         "TxDefaultProfile",
