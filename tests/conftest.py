@@ -58,7 +58,7 @@ class _Templates:
     pg_ready = False
 
 
-async def _prepare_postgres() -> None:
+async def _drop_postgres(create: bool = False) -> None:
     import asyncpg
 
     admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
@@ -68,26 +68,17 @@ async def _prepare_postgres() -> None:
             f"WHERE datname = '{PG_TEST_DB}' AND pid <> pg_backend_pid()"
         )
         await admin.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}"')
-        await admin.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
+        if create:
+            await admin.execute(f'CREATE DATABASE "{PG_TEST_DB}"')
     finally:
         await admin.close()
+
+
+async def _prepare_postgres() -> None:
+    await _drop_postgres(create=True)
     engine = db.create_engine(PG_URL)
     await db.upgrade(engine, PG_URL)
     await engine.dispose()
-
-
-async def _drop_postgres() -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{PG_TEST_DB}' AND pid <> pg_backend_pid()"
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}"')
-    finally:
-        await admin.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
