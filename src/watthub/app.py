@@ -104,7 +104,8 @@ class WattHub:
             access_log=False,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
