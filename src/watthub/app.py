@@ -18,6 +18,7 @@ from watthub.config import Settings
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.profiles import load_profiles
+from watthub.domain.registry import STARTUP_HOOKS
 from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
@@ -88,6 +89,10 @@ class WattHub:
             await self._start_api(api_sock)
         self._jobs.append(asyncio.create_task(self._periodic_last_seen()))
         self._jobs.append(asyncio.create_task(self._periodic_purge()))
+        for startup in STARTUP_HOOKS:
+            job = await startup(self.services)
+            if job is not None:
+                self._jobs.append(job)
 
     async def _start_api(self, sock: socket.socket | None) -> None:
         from watthub.api.app import create_api

@@ -7,6 +7,11 @@ import importlib
 PROFILE_MODULES = [
     "watthub.domain.core",
     "watthub.domain.core_commands",
+    "watthub.domain.local_list",
+    "watthub.domain.reservation",
+    "watthub.domain.remote_trigger",
+    # Last, and to be dropped when the firmware branch is merged (see the module).
+    "watthub.domain.firmware_status_min",
 ]
 
 
