@@ -49,9 +49,7 @@ async def test_tc_042_2_get_local_list_version_empty(csms: Csms, station: TestCh
     assert shown["entries"] == {}
 
 
-async def test_tc_043_1_send_local_list_not_supported(
-    csms: Csms, station: TestChargePoint
-) -> None:
+async def test_tc_043_1_send_local_list_not_supported(csms: Csms, station: TestChargePoint) -> None:
     await csms.add_tag("TAG1")
     station.answers["SendLocalList"] = {"status": "NotSupported"}
     result = await _sync(csms, updateType="Full")
@@ -170,7 +168,11 @@ async def test_version_mismatch_after_differential_resends_full(
         "status": "VersionMismatch" if p["updateType"] == "Differential" else "Accepted"
     }
     result = await _sync(csms)
-    assert result["parts"][0] == {"updateType": "Differential", "entries": 1, "status": "VersionMismatch"}
+    assert result["parts"][0] == {
+        "updateType": "Differential",
+        "entries": 1,
+        "status": "VersionMismatch",
+    }
     full = await station.wait_for("SendLocalList", count=3)
     assert full["updateType"] == "Full"
     assert {e["idTag"] for e in full["localAuthorizationList"]} == {"TAG1", "TAG2"}
@@ -203,15 +205,15 @@ async def test_list_split_into_parts_by_send_local_list_max_length(
     assert shown["version"] == versions[2]
 
 
-async def test_scope_by_group_and_out_of_date_listing(
-    csms: Csms, station: TestChargePoint
-) -> None:
+async def test_scope_by_group_and_out_of_date_listing(csms: Csms, station: TestChargePoint) -> None:
     cp2 = await csms.connect("CP2")
     await cp2.booted()
     await csms.add_tag("G1", note="group tag")
     await csms.add_tag("MEMBER", parentIdTag="G1")
     await csms.add_tag("OTHER")
-    scope = await csms.api.put("/stations/CP2/local-list/scope", json={"mode": "groups", "groups": ["G1"]})
+    scope = await csms.api.put(
+        "/stations/CP2/local-list/scope", json={"mode": "groups", "groups": ["G1"]}
+    )
     assert scope.status_code == 200, scope.text
     assert scope.json()["scope"] == {"groups": ["G1"]}
     bad = await csms.api.put("/stations/CP2/local-list/scope", json={"mode": "groups"})
@@ -230,9 +232,7 @@ async def test_scope_by_group_and_out_of_date_listing(
     assert [(s["stationId"], s["pendingChanges"]) for s in stale] == [("CP1", 1)]
 
 
-async def test_list_version_zero_or_minus_one_refused(
-    csms: Csms, station: TestChargePoint
-) -> None:
+async def test_list_version_zero_or_minus_one_refused(csms: Csms, station: TestChargePoint) -> None:
     for version in (0, -1):
         response = await csms.command(
             "CP1", "SendLocalList", {"listVersion": version, "updateType": "Full"}
@@ -242,7 +242,9 @@ async def test_list_version_zero_or_minus_one_refused(
     assert station.sent("SendLocalList") == []
     # An explicit, valid version through the generic endpoint is kept.
     response = await csms.command(
-        "CP1", "SendLocalList", {"listVersion": 40, "updateType": "Full", "localAuthorizationList": []}
+        "CP1",
+        "SendLocalList",
+        {"listVersion": 40, "updateType": "Full", "localAuthorizationList": []},
     )
     assert response.status_code == 200
     assert station.sent("SendLocalList")[0]["listVersion"] == 40

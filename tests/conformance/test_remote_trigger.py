@@ -118,7 +118,9 @@ async def test_boot_notification_trigger_allowed_while_pending(csms: Csms) -> No
     await csms.add_station("CP9", bootPolicy="Pending")
     cp = await csms.connect("CP9")
     assert (await cp.boot()).status == "Pending"
-    assert (await _trigger(csms, "CP9", requestedMessage="BootNotification"))["status"] == "Accepted"
+    assert (await _trigger(csms, "CP9", requestedMessage="BootNotification"))[
+        "status"
+    ] == "Accepted"
     assert cp.sent("TriggerMessage") == [{"requestedMessage": "BootNotification"}]
 
 

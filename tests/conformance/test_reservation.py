@@ -224,7 +224,5 @@ async def test_reservation_ids_unique_and_explicit_id_kept(
     assert kept.status_code == 200, kept.text
     assert station.sent("ReserveNow")[-1]["reservationId"] == 777
     assert (await _reservation(csms, 777))["status"] == "active"
-    bad = await csms.api.post(
-        "/stations/CP1/reserve-now", json={"connectorId": 1, "idTag": "TAG1"}
-    )
+    bad = await csms.api.post("/stations/CP1/reserve-now", json={"connectorId": 1, "idTag": "TAG1"})
     assert bad.status_code == 422

@@ -23,7 +23,9 @@ from watthub.storage import local_list_repo, stations_repo, tags_repo
 log = logging.getLogger("watthub.local_list")
 
 # Set inside a Full resend, so a failing part of it does not start yet another resend.
-_RESENDING: contextvars.ContextVar[bool] = contextvars.ContextVar("local_list_resend", default=False)
+_RESENDING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "local_list_resend", default=False
+)
 
 
 def in_scope(tag: dict[str, Any], groups: list[str] | None) -> bool:
@@ -54,7 +56,9 @@ def differences(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[s
 
 def next_version(state: dict[str, Any]) -> int:
     """Strictly above anything sent, accepted or reported; never 0 or -1."""
-    return max(state["version"] or 0, state["last_sent_version"], state["reported_version"] or 0) + 1
+    return (
+        max(state["version"] or 0, state["last_sent_version"], state["reported_version"] or 0) + 1
+    )
 
 
 def apply(content: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:

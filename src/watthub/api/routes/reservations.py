@@ -56,7 +56,11 @@ async def reserve(
     if body.reservationId is not None:
         payload["reservationId"] = body.reservationId
     answer = await run_command(hub, station_id, "ReserveNow", payload, timeout)
-    return {**answer, "reservationId": payload["reservationId"], "expiryDate": payload["expiryDate"]}
+    return {
+        **answer,
+        "reservationId": payload["reservationId"],
+        "expiryDate": payload["expiryDate"],
+    }
 
 
 command_endpoint(

@@ -56,9 +56,7 @@ def upgrade() -> None:
         sa.Column("ended_at", TS, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reservations")),
     )
-    op.create_index(
-        "ix_reservations_station_rid", "reservations", ["station_id", "reservation_id"]
-    )
+    op.create_index("ix_reservations_station_rid", "reservations", ["station_id", "reservation_id"])
     op.create_index("ix_reservations_status_expiry", "reservations", ["status", "expiry_date"])
     op.create_table(
         "trigger_requests",
@@ -70,9 +68,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trigger_requests")),
     )
-    op.create_index(
-        "ix_trigger_requests_station", "trigger_requests", ["station_id", "created_at"]
-    )
+    op.create_index("ix_trigger_requests_station", "trigger_requests", ["station_id", "created_at"])
 
 
 def downgrade() -> None:
