@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain.authorization import tag_info
-from watthub.domain.commands import InvalidCommand, send_command
+from watthub.domain.commands import InvalidCommand, UnknownStation, send_command
 from watthub.domain.context import Services
 from watthub.domain.registry import after_command, before_command
 from watthub.storage import local_list_repo, stations_repo, tags_repo
@@ -170,8 +170,6 @@ async def synchronise(
     Returns the parts sent with the station's answers."""
     async with services.engine.connect() as conn:
         if await stations_repo.get_station(conn, station_id) is None:
-            from watthub.domain.commands import UnknownStation
-
             raise UnknownStation(f"Station {station_id} is not registered")
         state = await local_list_repo.get_state(conn, station_id)
         desired = await desired_list(conn, state["groups"])

@@ -70,9 +70,10 @@ async def active_for(conn: AsyncConnection, station_id: str) -> list[dict[str, A
 
 
 async def expire_due(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]:
+    # "sent" too: a ReserveNow whose answer never came may still hold the connector until then.
     result = await conn.execute(
         select(reservations).where(
-            reservations.c.status == "active", reservations.c.expiry_date <= now
+            reservations.c.status.in_(("sent", "active")), reservations.c.expiry_date <= now
         )
     )
     due = _rows(result)
@@ -87,7 +88,9 @@ async def expire_due(conn: AsyncConnection, now: datetime) -> list[dict[str, Any
 
 async def next_expiry(conn: AsyncConnection) -> datetime | None:
     result = await conn.execute(
-        select(func.min(reservations.c.expiry_date)).where(reservations.c.status == "active")
+        select(func.min(reservations.c.expiry_date)).where(
+            reservations.c.status.in_(("sent", "active"))
+        )
     )
     return result.scalar()  # type: ignore[no-any-return]
 
