@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.config import Settings
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
-from watthub.domain.profiles import load_profiles, setup_profiles
+from watthub.domain.profiles import load_profiles
+from watthub.domain.registry import STARTUP_HOOKS
 from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
@@ -83,7 +84,10 @@ class WattHub:
         self.services = Services(s, engine, writer, gateway, EventBus())
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
-        self._jobs.extend(await setup_profiles(self.services))
+        for startup in STARTUP_HOOKS:
+            job = await startup(self.services)
+            if job is not None:
+                self._jobs.append(job)
         self.ocpp = OcppServer(self.services, self.registry, self.node_id)
         await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
         if with_api:

@@ -22,6 +22,9 @@ ROUTE_MODULES = [
     "watthub.api.routes.transactions",
     "watthub.api.routes.core_commands",
     "watthub.api.routes.generic_ocpp",
+    "watthub.api.routes.local_list",
+    "watthub.api.routes.reservations",
+    "watthub.api.routes.remote_trigger",
 ]
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,12 @@ Before = Callable[[Services, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 # after(services, station_id, sent payload, answer)
 After = Callable[[Services, str, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
+# startup(services) -> an optional background task: features subscribe to events and start
+# their jobs here (the hub cancels returned tasks on stop).
+Startup = Callable[[Services], Awaitable["asyncio.Task[None] | None"]]
+
 HANDLERS: dict[str, Handler] = {}
+STARTUP_HOOKS: list[Startup] = []
 
 
 @dataclass
@@ -55,3 +61,8 @@ def after_command(action: str) -> Callable[[After], After]:
         return func
 
     return register
+
+
+def on_startup(func: Startup) -> Startup:
+    STARTUP_HOOKS.append(func)
+    return func

@@ -8,7 +8,11 @@ import importlib
 from watthub.storage.tables import metadata
 
 # Feature modules that define tables on the shared ``metadata``.
-TABLE_MODULES: list[str] = []
+TABLE_MODULES: list[str] = [
+    "watthub.storage.tables_localauth",
+    "watthub.storage.tables_reservation",
+    "watthub.storage.tables_trigger",
+]
 
 for _name in TABLE_MODULES:
     importlib.import_module(_name)
