@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.config import Settings
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
-from watthub.domain.profiles import load_profiles
+from watthub.domain.profiles import load_profiles, setup_profiles
 from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
@@ -81,6 +81,7 @@ class WattHub:
         self.registry = SessionRegistry()
         gateway = LocalGateway(self.registry, s.call_timeout)
         self.services = Services(s, engine, writer, gateway, EventBus())
+        setup_profiles(self.services)
         schemas.warm_up(_HOT_ACTIONS)
         self.ocpp = OcppServer(self.services, self.registry, self.node_id)
         await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
