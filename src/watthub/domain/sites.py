@@ -106,14 +106,21 @@ async def rebalance(services: Services, site_id: str) -> dict[str, Any]:
             await services.writer.run(drop)
         current = {tx: float(a["limit"]) for tx, a in allocated.items() if tx in running}
         target = plan(float(site["limit"]), float(site["min_per_connector"]), list(running))
-        decreases = sorted(tx for tx, v in target.items() if tx in current and v < current[tx])
+        # Biggest decreases first (the sum gets under a lowered limit soonest), then increases
+        # oldest transaction first, each capped by what the accepted limits leave free.
+        decreases = sorted(
+            (tx for tx, v in target.items() if tx in current and v < current[tx]),
+            key=lambda tx: (target[tx] - current[tx], tx),
+        )
         increases = sorted(tx for tx, v in target.items() if tx not in current or v > current[tx])
         sent: list[dict[str, Any]] = []
         for tx in decreases + increases:
-            others = sum(v for t, v in current.items() if t != tx)
-            value = min(target[tx], _floor_tenth(float(site["limit"]) - others))
-            if tx in current and value == current[tx]:
-                continue  # the budget does not allow any change yet
+            value = target[tx]
+            if tx in increases:
+                others = sum(v for t, v in current.items() if t != tx)
+                value = min(value, _floor_tenth(float(site["limit"]) - others))
+                if tx in current and value <= current[tx]:
+                    continue  # the budget does not allow an increase yet
             ok = await _send(services, site, running[tx], value)
             sent.append({"transactionId": tx, "limit": value, "accepted": ok})
             if ok:
