@@ -56,7 +56,10 @@ def plan(limit: float, minimum: float, transactions: list[int]) -> dict[int, flo
     share = _floor_tenth(limit / len(txs))
     if share >= minimum:
         return {tx: share for tx in txs}
-    served = int(limit // minimum) if minimum > 0 else len(txs)
+    served = min(len(txs), int(limit // minimum))
+    # The floored share must still reach the minimum (a minimum finer than 0.1 may not).
+    while served and _floor_tenth(limit / served) < minimum:
+        served -= 1
     served_share = _floor_tenth(limit / served) if served else 0.0
     return {tx: (served_share if index < served else 0.0) for index, tx in enumerate(txs)}
 
