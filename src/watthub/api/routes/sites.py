@@ -12,6 +12,7 @@ from watthub.api.deps import get_hub, require_token
 from watthub.domain import sites as site_logic
 from watthub.storage import smart_charging_repo as repo
 from watthub.storage import stations_repo
+from watthub.timeutil import format_ts
 
 router = APIRouter(tags=["sites"], dependencies=[Depends(require_token)])
 
@@ -54,7 +55,7 @@ async def _view(hub: Any, site_id: str) -> dict[str, Any]:
             "stationId": a["station_id"],
             "connectorId": a["connector_id"],
             "limit": a["limit"],
-            "updatedAt": present.row({"t": a["updated_at"]})["t"],  # type: ignore[index]
+            "updatedAt": format_ts(a["updated_at"]),
         }
         for a in allocation
     ]

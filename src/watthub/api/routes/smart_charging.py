@@ -16,7 +16,7 @@ from watthub.domain import smart_charging as sc
 from watthub.smart_charging import validate_profile
 from watthub.storage import smart_charging_repo as repo
 from watthub.storage import stations_repo, transactions_repo
-from watthub.timeutil import as_utc, utcnow
+from watthub.timeutil import as_utc, format_ts, utcnow
 
 router = APIRouter(tags=["smart charging"], dependencies=[Depends(require_token)])
 
@@ -258,7 +258,7 @@ async def installed_profiles(station_id: str, hub: Any = Depends(get_hub)) -> li
             "purpose": r["purpose"],
             "stackLevel": r["stack_level"],
             "transactionId": r["transaction_id"],
-            "installedAt": present.row({"t": r["installed_at"]})["t"],  # type: ignore[index]
+            "installedAt": format_ts(r["installed_at"]),
             "csChargingProfiles": r["profile"],
         }
         for r in rows
