@@ -358,6 +358,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_local_list",
     "watthub.cli_reservation",
     "watthub.cli_remote_trigger",
+    "watthub.cli_smart_charging",
 ]
 
 for _name in FEATURE_CLI_MODULES:

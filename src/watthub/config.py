@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     message_log: bool = True
     message_log_retention_days: int = 30
 
+    smart_charging_voltage: float = Field(
+        230.0, description="Phase voltage (V) used to convert A <-> W in composite schedules"
+    )
+
     write_batch_max: int = 512
     log_level: str = "INFO"
     log_json: bool = False

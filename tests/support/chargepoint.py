@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import websockets
-from ocpp.charge_point import camel_to_snake_case
 from ocpp.v16 import ChargePoint, call, call_result
 
 from watthub.timeutil import now_ts
@@ -70,8 +70,7 @@ class TestChargePoint(ChargePoint):
                 answer = answer(payload)
                 if asyncio.iscoroutine(answer):
                     answer = await answer
-            # The library serializes dataclasses only: build the typed call_result.
-            return getattr(call_result, action)(**camel_to_snake_case(dict(answer)))
+            return _as_result(action, dict(answer))
 
         return respond
 
@@ -152,6 +151,17 @@ class TestChargePoint(ChargePoint):
         assert start.id_tag_info["status"] == "Accepted", start
         await self.status(connector_id, "Charging")
         return int(start.transaction_id)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _as_result(action: str, answer: dict[str, Any]) -> Any:
+    """The ``ocpp`` package serialises a handler's answer with ``dataclasses.asdict``, so a plain
+    dict fails; build its call_result dataclass (top-level keys in snake_case, nested values
+    keep their OCPP camelCase, which the package's camelCase conversion leaves as they are)."""
+    return getattr(call_result, action)(**{_snake(k): v for k, v in answer.items()})
 
 
 def basic_auth_header(user: str, password: str) -> dict[str, str]:

@@ -25,6 +25,8 @@ ROUTE_MODULES = [
     "watthub.api.routes.local_list",
     "watthub.api.routes.reservations",
     "watthub.api.routes.remote_trigger",
+    "watthub.api.routes.smart_charging",
+    "watthub.api.routes.sites",
 ]
 
 

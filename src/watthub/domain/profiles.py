@@ -12,6 +12,8 @@ PROFILE_MODULES = [
     "watthub.domain.local_list",
     "watthub.domain.reservation",
     "watthub.domain.remote_trigger",
+    "watthub.domain.smart_charging",
+    "watthub.domain.sites",
     # Last, and to be dropped when the firmware branch is merged (see the module).
     "watthub.domain.firmware_status_min",
 ]

@@ -12,6 +12,7 @@ TABLE_MODULES: list[str] = [
     "watthub.storage.tables_localauth",
     "watthub.storage.tables_reservation",
     "watthub.storage.tables_trigger",
+    "watthub.storage.tables_smart_charging",
 ]
 
 for _name in TABLE_MODULES:

@@ -1,0 +1,162 @@
+"""Sites: stations sharing a maximum current or power (WattHub's own load management)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from watthub.api import present
+from watthub.api.deps import get_hub, require_token
+from watthub.domain import sites as site_logic
+from watthub.storage import smart_charging_repo as repo
+from watthub.storage import stations_repo
+from watthub.timeutil import format_ts
+
+router = APIRouter(tags=["sites"], dependencies=[Depends(require_token)])
+
+
+class SiteCreate(BaseModel):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[^/]+$")
+    description: str = ""
+    limit: float = Field(ge=0, description="Maximum for the whole site, in `unit`")
+    unit: Literal["A", "W"] = "A"
+    minPerConnector: float = Field(0, ge=0, description="Below this a transaction gets 0")
+    stackLevel: int = Field(
+        site_logic.DEFAULT_STACK_LEVEL, ge=0, description="stackLevel of the TxProfiles sent"
+    )
+
+
+class SiteUpdate(BaseModel):
+    description: str | None = None
+    limit: float | None = Field(None, ge=0)
+    minPerConnector: float | None = Field(None, ge=0)
+
+
+async def _site_or_404(hub: Any, site_id: str) -> dict[str, Any]:
+    async with hub.services.engine.connect() as conn:
+        site = await repo.get_site(conn, site_id)
+    if site is None:
+        raise HTTPException(404, f"Site {site_id} does not exist")
+    return site
+
+
+async def _view(hub: Any, site_id: str) -> dict[str, Any]:
+    site = await _site_or_404(hub, site_id)
+    async with hub.services.engine.connect() as conn:
+        stations = await repo.site_station_ids(conn, site_id)
+        allocation = await repo.allocations(conn, site_id)
+    out = present.row(site) or {}
+    out["stations"] = stations
+    out["allocation"] = [
+        {
+            "transactionId": a["transaction_id"],
+            "stationId": a["station_id"],
+            "connectorId": a["connector_id"],
+            "limit": a["limit"],
+            "updatedAt": format_ts(a["updated_at"]),
+        }
+        for a in allocation
+    ]
+    out["allocated"] = round(sum(a["limit"] for a in allocation), 1)
+    return out
+
+
+@router.get("/sites", summary="All sites")
+async def list_sites(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
+    async with hub.services.engine.connect() as conn:
+        ids = [s["id"] for s in await repo.list_sites(conn)]
+    return [await _view(hub, i) for i in ids]
+
+
+@router.post("/sites", status_code=201, summary="Create a site")
+async def create_site(body: SiteCreate, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    async with hub.services.engine.begin() as conn:
+        if await repo.get_site(conn, body.id) is not None:
+            raise HTTPException(409, f"Site {body.id} already exists")
+        await repo.create_site(
+            conn,
+            body.id,
+            description=body.description,
+            limit=body.limit,
+            unit=body.unit,
+            min_per_connector=body.minPerConnector,
+            stack_level=body.stackLevel,
+        )
+    return await _view(hub, body.id)
+
+
+@router.get("/sites/{site_id}", summary="A site, its stations and current allocation")
+async def get_site(site_id: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    return await _view(hub, site_id)
+
+
+@router.patch(
+    "/sites/{site_id}",
+    summary="Change a site (a new limit is applied at once: decreases first, then increases)",
+)
+async def update_site(site_id: str, body: SiteUpdate, hub: Any = Depends(get_hub)) -> dict:
+    await _site_or_404(hub, site_id)
+    values = {
+        k: v
+        for k, v in (
+            ("description", body.description),
+            ("limit", body.limit),
+            ("min_per_connector", body.minPerConnector),
+        )
+        if v is not None
+    }
+    if values:
+        async with hub.services.engine.begin() as conn:
+            await repo.update_site(conn, site_id, **values)
+    result = await site_logic.rebalance(hub.services, site_id)
+    return {**await _view(hub, site_id), "sent": result["sent"]}
+
+
+@router.delete("/sites/{site_id}", status_code=204, summary="Delete a site (profiles stay)")
+async def delete_site(site_id: str, hub: Any = Depends(get_hub)) -> None:
+    await _site_or_404(hub, site_id)
+    async with hub.services.engine.begin() as conn:
+        await repo.delete_site(conn, site_id)
+
+
+@router.put("/sites/{site_id}/stations/{station_id}", summary="Put a station into the site")
+async def assign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> dict:
+    await _site_or_404(hub, site_id)
+    async with hub.services.engine.begin() as conn:
+        if await stations_repo.get_station(conn, station_id) is None:
+            raise HTTPException(404, f"Station {station_id} is not registered")
+        previous = await repo.site_of_station(conn, station_id)
+        await repo.unassign_station(conn, station_id)
+        await repo.assign_station(conn, site_id, station_id)
+    if previous is not None and previous != site_id:
+        await site_logic.rebalance(hub.services, previous)
+    result = await site_logic.rebalance(hub.services, site_id)
+    return {**await _view(hub, site_id), "sent": result["sent"]}
+
+
+@router.delete(
+    "/sites/{site_id}/stations/{station_id}",
+    summary="Take a station out of the site (its TxProfiles stay until the transactions end)",
+)
+async def unassign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> dict:
+    await _site_or_404(hub, site_id)
+    async with hub.services.engine.begin() as conn:
+        if await repo.site_of_station(conn, station_id) != site_id:
+            raise HTTPException(404, f"Station {station_id} is not in site {site_id}")
+        await repo.unassign_station(conn, station_id)
+    result = await site_logic.rebalance(hub.services, site_id)
+    return {**await _view(hub, site_id), "sent": result["sent"]}
+
+
+@router.get("/sites/{site_id}/allocation", summary="What each running transaction may draw")
+async def allocation(site_id: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    view = await _view(hub, site_id)
+    return {
+        "site": site_id,
+        "limit": view["limit"],
+        "unit": view["unit"],
+        "allocated": view["allocated"],
+        "allocation": view["allocation"],
+    }
