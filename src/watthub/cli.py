@@ -354,7 +354,9 @@ def bench(ctx: click.Context) -> None:
 
 
 # Feature modules add their commands here; each has ``register(main: click.Group)``.
-FEATURE_CLI_MODULES: list[str] = []
+FEATURE_CLI_MODULES: list[str] = [
+    "watthub.cli_firmware",
+]
 
 for _name in FEATURE_CLI_MODULES:
     importlib.import_module(_name).register(main)

@@ -14,7 +14,8 @@ from watthub import __version__
 if TYPE_CHECKING:
     from watthub.app import WattHub
 
-# One module per resource or feature; each exposes ``router``.
+# One module per resource or feature; each exposes ``router`` (mounted under /api/v1, bearer
+# token) and may expose ``public_router`` (mounted at the root, no token: what stations fetch).
 ROUTE_MODULES = [
     "watthub.api.routes.health",
     "watthub.api.routes.stations",
@@ -22,6 +23,8 @@ ROUTE_MODULES = [
     "watthub.api.routes.transactions",
     "watthub.api.routes.core_commands",
     "watthub.api.routes.generic_ocpp",
+    "watthub.api.routes.firmware",
+    "watthub.api.routes.files",
 ]
 
 
@@ -50,5 +53,10 @@ def create_api(hub: WattHub) -> FastAPI:
 
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
-        app.include_router(module.router, prefix="/api/v1")
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router, prefix="/api/v1")
+        public = getattr(module, "public_router", None)
+        if public is not None:
+            app.include_router(public)
     return app

@@ -25,6 +25,8 @@ class Services:
     events: EventBus
     # Registration status of the last boot, per connected station (Pending blocks remote start).
     registration: dict[str, str] = field(default_factory=dict)
+    # Long-lived feature objects started with WattHub (e.g. "firmware": file hosting, FTP).
+    features: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
