@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import websockets
-from ocpp.v16 import ChargePoint, call
+from ocpp.v16 import ChargePoint, call, call_result
 
 from watthub.timeutil import now_ts
 
@@ -69,7 +70,10 @@ class TestChargePoint(ChargePoint):
                 answer = answer(payload)
                 if asyncio.iscoroutine(answer):
                     answer = await answer
-            return dict(answer)
+            # The library serialises dataclasses only: wrap the camelCase payload in the
+            # action's call_result class (nested values stay as given).
+            fields = {_snake(k): v for k, v in dict(answer).items()}
+            return getattr(call_result, action)(**fields)
 
         return respond
 
@@ -150,6 +154,10 @@ class TestChargePoint(ChargePoint):
         assert start.id_tag_info["status"] == "Accepted", start
         await self.status(connector_id, "Charging")
         return int(start.transaction_id)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def basic_auth_header(user: str, password: str) -> dict[str, str]:
