@@ -68,7 +68,9 @@ async def test_tc_044_1_firmware_download_and_install(csms: Csms) -> None:
     assert image["sha256"] == hashlib.sha256(FIRMWARE).hexdigest()
     assert image["size"] == len(FIRMWARE)
 
-    response = await csms.api.post("/stations/CP1/update-firmware", json={"firmwareId": image["id"]})
+    response = await csms.api.post(
+        "/stations/CP1/update-firmware", json={"firmwareId": image["id"]}
+    )
     assert response.status_code == 200, response.text
     sent = cp.sent("UpdateFirmware")[-1]
     # Required fields: location (the configured firmware URL: WattHub's own) and retrieveDate.

@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -48,7 +49,8 @@ def create_api(hub: WattHub) -> FastAPI:
         ]
         return JSONResponse(
             status_code=422,
-            content={"detail": "; ".join(problems), "errors": exc.errors()},
+            # jsonable_encoder: a model validator's error context holds the exception object.
+            content={"detail": "; ".join(problems), "errors": jsonable_encoder(exc.errors())},
         )
 
     for name in ROUTE_MODULES:

@@ -46,9 +46,7 @@ async def firmware_status_notification(ctx: StationContext, p: dict[str, Any]) -
 
 
 @on("DiagnosticsStatusNotification")
-async def diagnostics_status_notification(
-    ctx: StationContext, p: dict[str, Any]
-) -> dict[str, Any]:
+async def diagnostics_status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
     status = p["status"]
 
     async def op(conn: AsyncConnection) -> None:

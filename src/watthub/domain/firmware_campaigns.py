@@ -115,7 +115,9 @@ class CampaignRunner:
         except StationCallError as exc:
             problem = f"CALLERROR {exc.code}: {exc.description}"
         if problem is not None:
-            log.warning("campaign %s: UpdateFirmware to %s failed: %s", campaign["id"], station_id, problem)
+            log.warning(
+                "campaign %s: UpdateFirmware to %s failed: %s", campaign["id"], station_id, problem
+            )
             await self._set(campaign["id"], station_id, "failed", problem)
             return
 
@@ -148,7 +150,11 @@ async def cancel_campaign(services: Services, campaign_id: int) -> None:
         for e in await firmware_repo.campaign_stations(conn, campaign_id):
             if e["state"] == "scheduled":
                 await firmware_repo.set_campaign_station(
-                    conn, campaign_id, e["station_id"], state="cancelled", detail="campaign cancelled"
+                    conn,
+                    campaign_id,
+                    e["station_id"],
+                    state="cancelled",
+                    detail="campaign cancelled",
                 )
         await firmware_repo.set_campaign(
             conn, campaign_id, status="cancelled", finished_at=utcnow()

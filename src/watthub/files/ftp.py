@@ -66,12 +66,14 @@ class FtpReceiver:
         self._authorizer = DummyAuthorizer()
         self._stop = threading.Event()
         receiver = self
+        ports = parse_port_range(passive_ports)
+        nat_address = masquerade_address or None
 
         class Handler(FTPHandler):  # a class per receiver: pyftpdlib configures via class attrs
             authorizer = self._authorizer
             banner = "WattHub diagnostics receiver"
-            passive_ports = parse_port_range(passive_ports)
-            masquerade_address = masquerade_address or None
+            passive_ports = ports
+            masquerade_address = nat_address
             permit_foreign_addresses = False
 
             def on_file_received(self, file: str) -> None:

@@ -97,7 +97,9 @@ class FirmwareRuntime:
         return row
 
     def _ftp_file(self, account: FtpAccount, path: Path) -> None:
-        self.spawn(self.record_diagnostics_file(account.station_id, account.request_id, path, "ftp"))
+        self.spawn(
+            self.record_diagnostics_file(account.station_id, account.request_id, path, "ftp")
+        )
 
     async def restore_ftp_accounts(self) -> None:
         """FTP accounts of recent requests survive a restart of WattHub."""

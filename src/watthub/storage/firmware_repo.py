@@ -198,9 +198,7 @@ async def diagnostics_request_by_token(conn: AsyncConnection, token: str) -> dic
     return _one(result.first())
 
 
-async def list_diagnostics_requests(
-    conn: AsyncConnection, station_id: str
-) -> list[dict[str, Any]]:
+async def list_diagnostics_requests(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:
     query = (
         select(diagnostics_requests)
         .where(diagnostics_requests.c.station_id == station_id)
@@ -316,7 +314,9 @@ async def active_campaign_entry(conn: AsyncConnection, station_id: str) -> dict[
     """The station's in-flight entry in a running campaign (the most recent one)."""
     query = (
         select(firmware_campaign_stations, firmware_campaigns.c.expected_version)
-        .join(firmware_campaigns, firmware_campaigns.c.id == firmware_campaign_stations.c.campaign_id)
+        .join(
+            firmware_campaigns, firmware_campaigns.c.id == firmware_campaign_stations.c.campaign_id
+        )
         .where(
             and_(
                 firmware_campaign_stations.c.station_id == station_id,
