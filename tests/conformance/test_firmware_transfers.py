@@ -186,7 +186,7 @@ async def test_firmware_campaign_three_stations_one_failing(csms: Csms) -> None:
     assert "InstallationFailed" in states["CP-B"]["detail"]
     assert view["counts"] == {"installed": 2, "failed": 1}
     # Concurrency 2: the third station was sent the update only after another one finished.
-    assert log[:2] == ["sent CP-A", "sent CP-B"]
+    assert sorted(log[:2]) == ["sent CP-A", "sent CP-B"]
     assert log.index("sent CP-C") > min(log.index("done CP-A"), log.index("done CP-B"))
     for cp in stations.values():
         sent = cp.sent("UpdateFirmware")
