@@ -114,6 +114,9 @@ class CampaignRunner:
             problem = str(exc) or type(exc).__name__
         except StationCallError as exc:
             problem = f"CALLERROR {exc.code}: {exc.description}"
+        except Exception as exc:  # the campaign must go on whatever one station did
+            log.exception("campaign %s: UpdateFirmware to %s", campaign["id"], station_id)
+            problem = f"{type(exc).__name__}: {exc}"
         if problem is not None:
             log.warning(
                 "campaign %s: UpdateFirmware to %s failed: %s", campaign["id"], station_id, problem
