@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import socket
 import ssl
@@ -37,6 +38,13 @@ _HOT_ACTIONS = [
     "StartTransaction",
     "StopTransaction",
     "MeterValues",
+]
+
+
+# Feature modules with long-lived parts (servers, runners): each has ``async start(hub)``, run
+# after the API is up, and ``async stop(hub)``, run before the database writer stops.
+RUNTIME_MODULES = [
+    "watthub.files.runtime",
 ]
 
 
@@ -92,6 +100,8 @@ class WattHub:
         await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
         if with_api:
             await self._start_api(api_sock)
+        for name in RUNTIME_MODULES:
+            await importlib.import_module(name).start(self)
         self._jobs.append(asyncio.create_task(self._periodic_last_seen()))
         self._jobs.append(asyncio.create_task(self._periodic_purge()))
 
@@ -150,6 +160,8 @@ class WattHub:
         for job in self._jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
+        for name in reversed(RUNTIME_MODULES):
+            await importlib.import_module(name).stop(self)
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):

@@ -359,6 +359,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_reservation",
     "watthub.cli_remote_trigger",
     "watthub.cli_smart_charging",
+    "watthub.cli_firmware",
 ]
 
 for _name in FEATURE_CLI_MODULES:

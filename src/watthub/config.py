@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     )
 
     write_batch_max: int = 512
+
+    # Firmware Management file hosting (docs/firmware.md).
+    files_base_url: str = Field(
+        "",
+        description="Base URL stations use for /files/... (firmware downloads, diagnostics "
+        "uploads); default http://{public_host or api_host}:{api_port}",
+    )
+    max_upload_bytes: int = Field(1024**3, description="Largest firmware/diagnostics upload")
+    ftp_enabled: bool = Field(False, description="Run the FTP receiver for diagnostics uploads")
+    ftp_host: str = Field("", description="Listen address of the FTP receiver; default api_host")
+    ftp_port: int = 2121
+    ftp_passive_ports: str = Field("", description="Passive port range, e.g. '60000-60100'")
+    ftp_masquerade_address: str = Field("", description="Public IP announced in PASV replies")
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -70,6 +83,13 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         host = self.public_host or self.api_host
         return f"http://{host}:{self.api_port}/api/v1"
+
+    def files_url(self, api_port: int | None = None) -> str:
+        """Where stations reach WattHub's file server (``api_port``: the port actually bound)."""
+        if self.files_base_url:
+            return self.files_base_url.rstrip("/")
+        host = self.public_host or self.api_host
+        return f"http://{host}:{api_port or self.api_port}"
 
     @classmethod
     def settings_customise_sources(

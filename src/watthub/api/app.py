@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -14,7 +15,8 @@ from watthub import __version__
 if TYPE_CHECKING:
     from watthub.app import WattHub
 
-# One module per resource or feature; each exposes ``router``.
+# One module per resource or feature; each exposes ``router`` (mounted under /api/v1, bearer
+# token) and may expose ``public_router`` (mounted at the root, no token: what stations fetch).
 ROUTE_MODULES = [
     "watthub.api.routes.health",
     "watthub.api.routes.stations",
@@ -27,6 +29,8 @@ ROUTE_MODULES = [
     "watthub.api.routes.remote_trigger",
     "watthub.api.routes.smart_charging",
     "watthub.api.routes.sites",
+    "watthub.api.routes.firmware",
+    "watthub.api.routes.files",
 ]
 
 
@@ -50,10 +54,16 @@ def create_api(hub: WattHub) -> FastAPI:
         ]
         return JSONResponse(
             status_code=422,
-            content={"detail": "; ".join(problems), "errors": exc.errors()},
+            # jsonable_encoder: a model validator's error context holds the exception object.
+            content={"detail": "; ".join(problems), "errors": jsonable_encoder(exc.errors())},
         )
 
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
-        app.include_router(module.router, prefix="/api/v1")
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router, prefix="/api/v1")
+        public = getattr(module, "public_router", None)
+        if public is not None:
+            app.include_router(public)
     return app

@@ -25,7 +25,7 @@ class Services:
     events: EventBus
     # Registration status of the last boot, per connected station (Pending blocks remote start).
     registration: dict[str, str] = field(default_factory=dict)
-    # Per-hub state of feature modules (wake-up events, ...), keyed by the feature's name.
+    # Per-hub state and long-lived objects of feature modules, keyed by the feature's name.
     features: dict[str, Any] = field(default_factory=dict)
 
 

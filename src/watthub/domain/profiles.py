@@ -14,8 +14,7 @@ PROFILE_MODULES = [
     "watthub.domain.remote_trigger",
     "watthub.domain.smart_charging",
     "watthub.domain.sites",
-    # Last, and to be dropped when the firmware branch is merged (see the module).
-    "watthub.domain.firmware_status_min",
+    "watthub.domain.firmware",
 ]
 
 

@@ -13,6 +13,7 @@ TABLE_MODULES: list[str] = [
     "watthub.storage.tables_reservation",
     "watthub.storage.tables_trigger",
     "watthub.storage.tables_smart_charging",
+    "watthub.storage.tables_firmware",
 ]
 
 for _name in TABLE_MODULES:

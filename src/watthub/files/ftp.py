@@ -1,0 +1,122 @@
+"""The FTP receiver for diagnostics uploads (pyftpdlib), inside the WattHub process.
+
+Why a thread: pyftpdlib has its own (blocking) poll loop. ``ThreadedFTPServer`` accepts in one
+thread that we own and runs each FTP session in a thread of its own, so a slow station upload
+never touches the asyncio event loop. The accept thread polls with a short timeout so that
+:meth:`FtpReceiver.stop` can end it promptly. A received file is handed back to the event loop
+with ``call_soon_threadsafe``.
+
+Each GetDiagnostics that asks for FTP gets its own account (random user and password, embedded
+in the ftp:// location) whose home is ``data_dir/diagnostics/<station>/<token>``; the account
+may only change directory, list and store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import ThreadedFTPServer
+
+log = logging.getLogger("watthub.ftp")
+
+
+@dataclass(frozen=True)
+class FtpAccount:
+    user: str
+    password: str
+    station_id: str
+    request_id: int
+    home: Path
+
+
+# (account, absolute path of the received file) — called on the event loop.
+OnFile = Callable[[FtpAccount, Path], None]
+
+
+def parse_port_range(text: str) -> list[int] | None:
+    if not text.strip():
+        return None
+    first, _, last = text.partition("-")
+    low, high = int(first), int(last or first)
+    if not 0 < low <= high < 65536:
+        raise ValueError(f"bad passive port range {text!r}")
+    return list(range(low, high + 1))
+
+
+class FtpReceiver:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        on_file: OnFile,
+        *,
+        passive_ports: str = "",
+        masquerade_address: str = "",
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._on_file = on_file
+        self._accounts: dict[str, FtpAccount] = {}
+        self._authorizer = DummyAuthorizer()
+        self._stop = threading.Event()
+        receiver = self
+        ports = parse_port_range(passive_ports)
+        nat_address = masquerade_address or None
+
+        class Handler(FTPHandler):  # a class per receiver: pyftpdlib configures via class attrs
+            authorizer = self._authorizer
+            banner = "WattHub diagnostics receiver"
+            passive_ports = ports
+            masquerade_address = nat_address
+            permit_foreign_addresses = False
+
+            def on_file_received(self, file: str) -> None:
+                receiver._received(self.username, Path(file))
+
+            def on_incomplete_file_received(self, file: str) -> None:
+                # A broken transfer is not a diagnostics file: drop the partial data.
+                Path(file).unlink(missing_ok=True)
+
+        self._server = ThreadedFTPServer((host, port), Handler)
+        self.port: int = self._server.socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="watthub-ftp", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("FTP receiver listening on port %d", self.port)
+
+    def _serve(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._server.serve_forever(timeout=0.2, blocking=False, handle_exit=False)
+        except Exception:
+            log.exception("FTP receiver stopped on an error")
+        finally:
+            self._server.close_all()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, 10)
+
+    def add_account(self, account: FtpAccount) -> None:
+        account.home.mkdir(parents=True, exist_ok=True)
+        if self._authorizer.has_user(account.user):
+            return
+        self._authorizer.add_user(account.user, account.password, str(account.home), perm="elw")
+        self._accounts[account.user] = account
+
+    def _received(self, user: str, path: Path) -> None:
+        # FTP session thread → event loop.
+        account = self._accounts.get(user)
+        if account is None:
+            return
+        self._loop.call_soon_threadsafe(self._on_file, account, path)
+
+    def accounts(self) -> dict[str, Any]:
+        return dict(self._accounts)
