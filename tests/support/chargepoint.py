@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 import websockets
-from ocpp.v16 import ChargePoint, call
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.v16 import ChargePoint, call, call_result
 
 from watthub.timeutil import now_ts
 
@@ -62,14 +63,15 @@ class TestChargePoint(ChargePoint):
             self.route_map[action] = {"_on_action": self._responder(action)}
 
     def _responder(self, action: str) -> Callable[..., Any]:
-        async def respond(**_snake_kwargs: Any) -> dict[str, Any]:
+        async def respond(**_snake_kwargs: Any) -> Any:
             payload = self._last_payload[action]
             answer = self.answers[action]
             if callable(answer):
                 answer = answer(payload)
                 if asyncio.iscoroutine(answer):
                     answer = await answer
-            return dict(answer)
+            # The library serializes a call_result dataclass (a plain dict fails in asdict()).
+            return getattr(call_result, action)(**camel_to_snake_case(dict(answer)))
 
         return respond
 
