@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from tests.conftest import Csms
 from watthub.timeutil import format_ts
@@ -53,7 +53,7 @@ async def test_transaction_filters(csms: Csms) -> None:
 
 
 async def test_csv_export(csms: Csms) -> None:
-    a, b, c = await _setup(csms)
+    a, b, _c = await _setup(csms)
     response = await csms.api.get("/transactions.csv", params={"stationId": "CP1"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -65,3 +65,17 @@ async def test_csv_export(csms: Csms) -> None:
     assert first["stop_reason"] == "Local"
     assert first["start_time"].endswith("Z")
     assert rows[0]["stop_time"] == ""
+
+
+async def test_time_filters_honour_the_offset(csms: Csms) -> None:
+    """since/until with a non-UTC offset mean the same instant on every database."""
+    a, b, c = await _setup(csms)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    for offset in (timedelta(hours=5), timedelta(hours=-7)):
+        local = an_hour_ago.astimezone(timezone(offset)).isoformat()
+        response = await csms.api.get("/transactions", params={"since": local})
+        assert [t["id"] for t in response.json()] == [c, b], local
+        response = await csms.api.get("/transactions", params={"until": local})
+        assert [t["id"] for t in response.json()] == [a], local
+        exported = await csms.api.get("/transactions.csv", params={"since": local})
+        assert [int(r["id"]) for r in csv.DictReader(io.StringIO(exported.text))] == [c, b]

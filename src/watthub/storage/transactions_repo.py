@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.tables import meter_values, stop_anomalies, transactions
-from watthub.timeutil import utcnow
+from watthub.timeutil import as_utc, utcnow
 
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
@@ -111,10 +111,11 @@ async def list_transactions(
         stmt = stmt.where(transactions.c.stop_time.is_(None))
     elif active is False:
         stmt = stmt.where(transactions.c.stop_time.is_not(None))
+    # SQLite stores the wall time and drops the offset: compare in UTC, as everything is stored.
     if since is not None:
-        stmt = stmt.where(transactions.c.start_time >= since)
+        stmt = stmt.where(transactions.c.start_time >= as_utc(since))
     if until is not None:
-        stmt = stmt.where(transactions.c.start_time < until)
+        stmt = stmt.where(transactions.c.start_time < as_utc(until))
     stmt = stmt.order_by(transactions.c.id.desc()).limit(limit).offset(offset)
     result = await conn.execute(stmt)
     return [dict(r._mapping) for r in result]
