@@ -164,3 +164,23 @@ async def test_send_through_a_running_server(server: tuple[dict[str, str], int, 
     finally:
         task.cancel()
         await ws.close()
+
+
+def test_cli_refuses_what_the_api_refuses(env: dict[str, str]) -> None:
+    """Same rules as the API: no id a station could never connect with, no unusable values."""
+    run(env, "db", "upgrade")
+    for args, hint in [
+        (("station", "add", "a/b"), "/"),
+        (("station", "add", "CP1", "--password", "short"), "8"),
+        (("station", "add", "CP1", "--heartbeat", "0"), "heartbeat"),
+        (("tag", "add", "X" * 21), "20"),
+        (("tag", "add", "TAG1", "--expiry", "notadate"), "notadate"),
+    ]:
+        result = run(env, *args, ok=False)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        assert hint in result.stderr.lower() or hint in result.stderr, (args, result.stderr)
+    assert "CP1" not in run(env, "station", "list").stdout
+    assert "TAG1" not in run(env, "tag", "list").stdout
+    shown = run(env, "station", "add", "CP1") and run(env, "station", "show", "CP1").stdout
+    assert json.loads(shown)["created_at"].endswith("Z")
