@@ -78,3 +78,24 @@ async def test_bad_station_input_is_422_with_readable_detail(csms: Csms) -> None
     bad_patch = await csms.api.patch("/stations/CP1", json={"bootPolicy": "Maybe"})
     assert bad_patch.status_code == 422
     assert (await csms.api.get("/stations")).json()[0]["boot_policy"] == "Accepted"
+
+
+async def test_delete_disconnects_and_forgets_the_station(csms: Csms) -> None:
+    import asyncio
+
+    cp = await csms.connect("CP1")
+    await cp.booted()
+    cp.answers["GetConfiguration"] = {
+        "configurationKey": [{"key": "HeartbeatInterval", "readonly": False, "value": "60"}]
+    }
+    assert (await csms.api.post("/stations/CP1/get-configuration", json={})).status_code == 200
+    assert len((await csms.api.get("/stations/CP1/configuration")).json()) == 1
+
+    assert (await csms.api.delete("/stations/CP1")).status_code == 204
+    await asyncio.wait_for(cp._connection.wait_closed(), 5)
+    # Registered again under the same id: nothing of the old one comes back.
+    await csms.add_station("CP1")
+    again = (await csms.api.get("/stations/CP1")).json()
+    assert again["connectors"] == []
+    assert again["registration_status"] is None
+    assert (await csms.api.get("/stations/CP1/configuration")).json() == []

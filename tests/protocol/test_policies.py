@@ -107,3 +107,76 @@ async def test_stop_transaction_unknown_minus_one_and_repeated(csms: Csms) -> No
     assert "repeated_stop" in detail["flags"]
     assert detail["active"] is False
     await raw.close()
+
+
+async def test_lenient_over_long_strings_are_stored_on_every_database(csms: Csms) -> None:
+    """Lenient means processed: values longer than the schema allows must not make the database
+    (PostgreSQL enforces VARCHAR lengths, SQLite does not) turn the answer into an error."""
+    await csms.add_station("CP1", validationPolicy="lenient")
+    await csms.add_tag("TAG1")
+    raw = await RawStation.open(csms.url("CP1"))
+    boot = await raw.call(
+        "b-1", "BootNotification", {"chargePointVendor": "V" * 25, "chargePointModel": "M" * 30}
+    )
+    assert boot[0] == 3 and boot[2]["status"] == "Accepted", boot
+    status = await raw.call(
+        "s-1",
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available", "info": "i" * 60},
+    )
+    assert status == [3, "s-1", {}]
+    start = await raw.call(
+        "t-1",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "T" * 25, "meterStart": 0, "timestamp": now_ts()},
+    )
+    assert start[0] == 3 and start[2]["transactionId"] > 0, start
+    assert start[2]["idTagInfo"]["status"] == "Invalid"
+    values = await raw.call("m-1", "MeterValues", _meter_values(unit="U" * 30, measurand="X" * 80))
+    assert values == [3, "m-1", {}]
+    station = (await csms.api.get("/stations/CP1")).json()
+    assert station["vendor"].startswith("VVVV")
+    assert station["connectors"][0]["status"] == "Available"
+    assert len((await csms.api.get("/stations/CP1/anomalies")).json()["validation"]) == 4
+    await raw.close()
+
+
+async def test_long_unknown_action_is_answered_and_logged(csms: Csms) -> None:
+    await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    action = "A" * 100
+    answer = await raw.call("x-1", action, {})
+    assert answer[:3] == [4, "x-1", "NotImplemented"]
+    await raw.alive()
+    import asyncio
+
+    for _ in range(50):
+        log = (await csms.api.get("/stations/CP1/messages")).json()
+        if len(log) >= 4:
+            break
+        await asyncio.sleep(0.1)
+    logged = [m for m in log if m["message_id"] == "x-1"]
+    assert {m["direction"] for m in logged} == {"in", "out"}
+    assert all(m["action"].startswith("AAAA") for m in logged)
+    await raw.close()
+
+
+async def test_get_configuration_answer_with_over_long_key_is_stored(csms: Csms) -> None:
+    # A station may answer with a key longer than CiString50 (the answer is checked, not refused):
+    # the answer must still reach the operator and be stored.
+    import asyncio
+
+    await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    long_key = "VendorSpecific" + "K" * 60
+    task = asyncio.create_task(csms.api.post("/stations/CP1/get-configuration", json={}))
+    frame = await raw.recv()
+    await raw.send(
+        [3, frame[1], {"configurationKey": [{"key": long_key, "readonly": True, "value": "v"}]}]
+    )
+    response = await task
+    assert response.status_code == 200, response.text
+    assert response.json()["configurationKey"][0]["key"] == long_key
+    stored = (await csms.api.get("/stations/CP1/configuration")).json()
+    assert len(stored) == 1 and long_key.startswith(stored[0]["key"])
+    await raw.close()
