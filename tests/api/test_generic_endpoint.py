@@ -18,6 +18,9 @@ async def test_invalid_payload_is_422_and_nothing_is_sent(
         assert "Reset" in response.json()["detail"]
     bad_typed = await csms.api.post("/stations/CP1/reset", json={"type": "Medium"})
     assert bad_typed.status_code == 422
+    assert "type" in bad_typed.json()["detail"]
+    not_an_object = await csms.api.post("/stations/CP1/ocpp/Reset", json=["Hard"])
+    assert not_an_object.status_code == 422
     await asyncio.sleep(0.2)
     assert station.sent("Reset") == []
 
@@ -39,6 +42,17 @@ async def test_not_connected_is_409(csms: Csms) -> None:
     response = await csms.command("CP1", "Reset", {"type": "Hard"})
     assert response.status_code == 409
     assert "not connected" in response.json()["detail"]
+
+
+async def test_rejected_station_gets_no_commands(csms: Csms) -> None:
+    await csms.add_station("CP1", bootPolicy="Rejected")
+    raw = await RawStation.open(csms.url("CP1"))
+    assert (await raw.boot())[2]["status"] == "Rejected"
+    response = await csms.command("CP1", "Reset", {"type": "Hard"})
+    assert response.status_code == 409
+    assert "Rejected" in response.json()["detail"]
+    await raw.expect_silence()
+    await raw.close()
 
 
 async def test_unknown_station_is_404(csms: Csms) -> None:

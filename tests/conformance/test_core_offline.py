@@ -80,3 +80,16 @@ async def test_tc_064_data_transfer_to_a_central_system(
     assert answer.status in ("Rejected", "UnknownMessageId", "UnknownVendorId")
     assert answer.status == "UnknownVendorId"
     assert answer.data is None
+
+
+async def test_status_notifications_sent_after_offline_keep_the_newest_state(
+    csms: Csms, station: TestChargePoint
+) -> None:
+    # Queued while offline, delivered late: history records them all, the connector shows the
+    # newest one by timestamp (spec §4.9).
+    await station.status(1, "Charging", timestamp=_ago(1))
+    await station.status(1, "Preparing", timestamp=_ago(20))
+    state = (await csms.api.get("/stations/CP1")).json()["connectors"]
+    assert {c["connector_id"]: c["status"] for c in state}[1] == "Charging"
+    history = (await csms.api.get("/stations/CP1/status-history")).json()
+    assert "Preparing" in {h["status"] for h in history if h["connector_id"] == 1}

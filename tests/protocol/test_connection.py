@@ -129,3 +129,35 @@ async def test_late_callresult_is_dropped_not_matched_to_next_call(csms: Csms) -
     response = await second
     assert response.status_code == 200 and response.json() == {"status": "Accepted"}
     await raw.close()
+
+
+async def test_one_outstanding_call_and_station_calls_meanwhile(csms: Csms) -> None:
+    await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    first = asyncio.create_task(csms.command("CP1", "ClearCache", {}))
+    second = asyncio.create_task(csms.command("CP1", "Reset", {"type": "Soft"}))
+    call1 = await raw.recv()
+    # While our first CALL is unanswered, no second CALL is sent (OCPP-J §4.1.1)...
+    await raw.expect_silence(0.5)
+    # ...and the station's own CALLs are still answered.
+    beat = await raw.call("hb-1", "Heartbeat", {})
+    assert beat[0] == 3 and beat[1] == "hb-1"
+    await raw.send([3, call1[1], {"status": "Accepted"}])
+    call2 = await raw.recv()
+    assert {call1[2], call2[2]} == {"ClearCache", "Reset"}
+    await raw.send([3, call2[1], {"status": "Accepted"}])
+    assert (await first).status_code == 200
+    assert (await second).status_code == 200
+    await raw.close()
+
+
+async def test_disconnect_during_a_call_answers_409_at_once(csms: Csms) -> None:
+    await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    task = asyncio.create_task(csms.command("CP1", "ClearCache", {}, timeout=30))
+    await raw.recv()
+    await raw.close()
+    response = await asyncio.wait_for(task, 5)  # not after the 30 s timeout
+    assert response.status_code == 409, response.text
+    station = (await csms.api.get("/stations/CP1")).json()
+    assert station["connected"] is False
