@@ -87,7 +87,7 @@ async def test_status_notifications_sent_after_offline_keep_the_newest_state(
 ) -> None:
     # Queued while offline, delivered late: history records them all, the connector shows the
     # newest one by timestamp (spec §4.9).
-    await station.status(1, "Charging", timestamp=_ago(1))
+    await station.status(1, "Charging")
     await station.status(1, "Preparing", timestamp=_ago(20))
     state = (await csms.api.get("/stations/CP1")).json()["connectors"]
     assert {c["connector_id"]: c["status"] for c in state}[1] == "Charging"
