@@ -28,9 +28,12 @@ async def test_strict_validation_refuses_schema_violations(csms: Csms) -> None:
 
 async def test_lenient_validation_processes_and_counts_violations(csms: Csms) -> None:
     await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    strict = await raw.call("mv-0", "MeterValues", {**_meter_values(), "extra": True})
+    assert strict[0] == 4
+    # Switched while connected: applies to the live connection.
     patched = await csms.api.patch("/stations/CP1", json={"validationPolicy": "lenient"})
     assert patched.status_code == 200 and patched.json()["validation_policy"] == "lenient"
-    raw = await RawStation.open(csms.url("CP1"))
     answer = await raw.call("mv-1", "MeterValues", {**_meter_values(), "extra": True})
     assert answer == [3, "mv-1", {}]
     answer = await raw.call("mv-2", "MeterValues", _meter_values(unit="Error"))
@@ -179,4 +182,21 @@ async def test_get_configuration_answer_with_over_long_key_is_stored(csms: Csms)
     assert response.json()["configurationKey"][0]["key"] == long_key
     stored = (await csms.api.get("/stations/CP1/configuration")).json()
     assert len(stored) == 1 and long_key.startswith(stored[0]["key"])
+    await raw.close()
+
+
+async def test_pending_station_accepted_after_policy_change(csms: Csms) -> None:
+    await csms.add_station("CP1", bootPolicy="Pending")
+    raw = await RawStation.open(csms.url("CP1"))
+    first = await raw.boot()
+    assert first[2]["status"] == "Pending" and first[2]["interval"] > 0
+    assert (
+        await csms.api.patch("/stations/CP1", json={"bootPolicy": "Accepted"})
+    ).status_code == 200
+    again = await raw.call(
+        "boot-2", "BootNotification", {"chargePointVendor": "Raw", "chargePointModel": "WS"}
+    )
+    assert again[2]["status"] == "Accepted"
+    station = (await csms.api.get("/stations/CP1")).json()
+    assert station["registration_status"] == "Accepted"
     await raw.close()
