@@ -319,13 +319,16 @@ def send(
         raise click.ClickException(f"PAYLOAD is not JSON: {exc}") from exc
     base = api_url or _settings(ctx).api_url()
     params = {"timeout": timeout} if timeout else {}
-    response = httpx.post(
-        f"{base}/stations/{station_id}/ocpp/{action}",
-        json=body,
-        params=params,
-        headers={"Authorization": f"Bearer {api_token}"},
-        timeout=(timeout or _settings(ctx).call_timeout) + 10,
-    )
+    try:
+        response = httpx.post(
+            f"{base}/stations/{station_id}/ocpp/{action}",
+            json=body,
+            params=params,
+            headers={"Authorization": f"Bearer {api_token}"},
+            timeout=(timeout or _settings(ctx).call_timeout) + 10,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Cannot reach the WattHub API at {base}: {exc}") from exc
     if response.status_code >= 400:
         raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
     click.echo(json.dumps(response.json(), indent=2))

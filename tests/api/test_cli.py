@@ -184,3 +184,15 @@ def test_cli_refuses_what_the_api_refuses(env: dict[str, str]) -> None:
     assert "TAG1" not in run(env, "tag", "list").stdout
     shown = run(env, "station", "add", "CP1") and run(env, "station", "show", "CP1").stdout
     assert json.loads(shown)["created_at"].endswith("Z")
+
+
+def test_send_without_a_server_says_so(env: dict[str, str]) -> None:
+    base = f"http://127.0.0.1:{_free_port()}/api/v1"
+    result = run(
+        env, "send", "CP1", "Reset", '{"type": "Soft"}', "--token", "t", "--api-url", base, ok=False
+    )
+    assert result.returncode != 0
+    assert "Cannot reach" in result.stderr and base in result.stderr
+    assert "Traceback" not in result.stderr
+    bad_json = run(env, "send", "CP1", "Reset", "{nope", "--token", "t", ok=False)
+    assert bad_json.returncode != 0 and "not JSON" in bad_json.stderr
