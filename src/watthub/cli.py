@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.api import present
 from watthub.config import Settings, load_settings
 from watthub.logs import setup_logging
 from watthub.storage import db, stations_repo, tags_repo, tokens_repo
@@ -143,6 +144,14 @@ def station_add(
 ) -> None:
     from watthub.security.passwords import hash_password
 
+    # The API's rules (api/routes/stations.py:StationCreate): an id a station can connect with.
+    if not 1 <= len(station_id) <= 255 or "/" in station_id:
+        raise click.ClickException("A station id has 1 to 255 characters and no '/'")
+    if password is not None and not 8 <= len(password) <= 40:
+        raise click.ClickException("A password has 8 to 40 characters")
+    if heartbeat is not None and heartbeat <= 0:
+        raise click.ClickException("The heartbeat interval must be > 0 seconds")
+
     async def op(conn: AsyncConnection) -> None:
         if await stations_repo.get_station(conn, station_id) is not None:
             raise click.ClickException(f"Station {station_id} already exists")
@@ -184,9 +193,8 @@ def station_show(ctx: click.Context, station_id: str) -> None:
         s = await stations_repo.get_station(conn, station_id)
         if s is None:
             raise click.ClickException(f"Station {station_id} is not registered")
-        s.pop("password_hash", None)
         s["connectors"] = await stations_repo.list_connectors(conn, station_id)
-        return s
+        return present.row(s) | {"connectors": present.rows(s["connectors"])}  # type: ignore[operator]
 
     click.echo(json.dumps(_run(_with_db(_settings(ctx), op)), indent=2, default=str))
 
@@ -211,7 +219,12 @@ def tag_add(
     parent: str | None,
     concurrent: bool,
 ) -> None:
-    expiry_date = parse_ts(expiry) if expiry else None
+    if not 1 <= len(id_tag) <= 20:
+        raise click.ClickException("An idTag has 1 to 20 characters (CiString20)")
+    try:
+        expiry_date = parse_ts(expiry) if expiry else None
+    except ValueError as exc:
+        raise click.ClickException(f"bad --expiry {expiry!r} (ISO 8601 expected)") from exc
 
     async def op(conn: AsyncConnection) -> None:
         await tags_repo.put_tag(conn, id_tag, status, expiry_date, parent, concurrent)
@@ -306,13 +319,16 @@ def send(
         raise click.ClickException(f"PAYLOAD is not JSON: {exc}") from exc
     base = api_url or _settings(ctx).api_url()
     params = {"timeout": timeout} if timeout else {}
-    response = httpx.post(
-        f"{base}/stations/{station_id}/ocpp/{action}",
-        json=body,
-        params=params,
-        headers={"Authorization": f"Bearer {api_token}"},
-        timeout=(timeout or _settings(ctx).call_timeout) + 10,
-    )
+    try:
+        response = httpx.post(
+            f"{base}/stations/{station_id}/ocpp/{action}",
+            json=body,
+            params=params,
+            headers={"Authorization": f"Bearer {api_token}"},
+            timeout=(timeout or _settings(ctx).call_timeout) + 10,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Cannot reach the WattHub API at {base}: {exc}") from exc
     if response.status_code >= 400:
         raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
     click.echo(json.dumps(response.json(), indent=2))

@@ -63,7 +63,7 @@ class TestChargePoint(ChargePoint):
             self.route_map[action] = {"_on_action": self._responder(action)}
 
     def _responder(self, action: str) -> Callable[..., Any]:
-        async def respond(**_snake_kwargs: Any) -> dict[str, Any]:
+        async def respond(**_snake_kwargs: Any) -> Any:
             payload = self._last_payload[action]
             answer = self.answers[action]
             if callable(answer):

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage.clip import clip_rows
 from watthub.storage.tables import message_log, validation_events
 from watthub.timeutil import utcnow
 
 
 async def insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(message_log.insert(), rows)
+        await conn.execute(message_log.insert(), clip_rows(message_log, rows))
 
 
 async def list_messages(

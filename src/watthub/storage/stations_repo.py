@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage.clip import clip, clip_rows
 from watthub.storage.tables import connectors, station_configuration, stations, status_history
 from watthub.storage.upsert import upsert
 from watthub.timeutil import as_utc, utcnow
@@ -37,7 +38,7 @@ async def create_station(conn: AsyncConnection, station_id: str, **values: Any) 
 
 async def update_station(conn: AsyncConnection, station_id: str, **values: Any) -> bool:
     result = await conn.execute(
-        update(stations).where(stations.c.id == station_id).values(**values)
+        update(stations).where(stations.c.id == station_id).values(**clip(stations, values))
     )
     return result.rowcount > 0
 
@@ -74,6 +75,7 @@ async def record_status(
         "vendor_error_code": vendor_error_code,
         "status_at": status_at,
     }
+    detail = clip(connectors, detail)  # same widths in status_history
     await conn.execute(
         status_history.insert().values(
             station_id=station_id, connector_id=connector_id, received_at=now, **detail
@@ -165,7 +167,9 @@ async def store_configuration(
         }
         for key in unknown
     ]
-    await upsert(conn, station_configuration, rows, keys=["station_id", "key"])
+    # Clipped keys (or a key reported twice) must not hit one row twice in one upsert.
+    unique = {r["key"]: r for r in clip_rows(station_configuration, rows)}
+    await upsert(conn, station_configuration, list(unique.values()), keys=["station_id", "key"])
 
 
 async def set_configuration_value(

@@ -8,13 +8,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage.clip import clip, clip_rows
 from watthub.storage.tables import meter_values, stop_anomalies, transactions
-from watthub.timeutil import utcnow
+from watthub.timeutil import as_utc, utcnow
 
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
     result = await conn.execute(
-        transactions.insert().values(created_at=utcnow(), **values).returning(transactions.c.id)
+        transactions.insert()
+        .values(created_at=utcnow(), **clip(transactions, values))
+        .returning(transactions.c.id)
     )
     return int(result.scalar_one())
 
@@ -50,7 +53,7 @@ async def stop_transaction(conn: AsyncConnection, transaction_id: int, **values:
     await conn.execute(
         update(transactions)
         .where(transactions.c.id == transaction_id)
-        .values(stop_received_at=utcnow(), **values)
+        .values(stop_received_at=utcnow(), **clip(transactions, values))
     )
 
 
@@ -88,7 +91,7 @@ async def record_stop_anomaly(
 
 async def insert_meter_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(meter_values.insert(), rows)
+        await conn.execute(meter_values.insert(), clip_rows(meter_values, rows))
 
 
 async def list_transactions(
@@ -111,10 +114,11 @@ async def list_transactions(
         stmt = stmt.where(transactions.c.stop_time.is_(None))
     elif active is False:
         stmt = stmt.where(transactions.c.stop_time.is_not(None))
+    # SQLite stores the wall time and drops the offset: compare in UTC, as everything is stored.
     if since is not None:
-        stmt = stmt.where(transactions.c.start_time >= since)
+        stmt = stmt.where(transactions.c.start_time >= as_utc(since))
     if until is not None:
-        stmt = stmt.where(transactions.c.start_time < until)
+        stmt = stmt.where(transactions.c.start_time < as_utc(until))
     stmt = stmt.order_by(transactions.c.id.desc()).limit(limit).offset(offset)
     result = await conn.execute(stmt)
     return [dict(r._mapping) for r in result]
