@@ -22,6 +22,7 @@ ROUTE_MODULES = [
     "watthub.api.routes.transactions",
     "watthub.api.routes.core_commands",
     "watthub.api.routes.generic_ocpp",
+    "watthub.api.routes.security",
 ]
 
 

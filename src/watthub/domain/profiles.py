@@ -7,6 +7,7 @@ import importlib
 PROFILE_MODULES = [
     "watthub.domain.core",
     "watthub.domain.core_commands",
+    "watthub.domain.security",
 ]
 
 

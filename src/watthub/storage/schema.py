@@ -8,7 +8,9 @@ import importlib
 from watthub.storage.tables import metadata
 
 # Feature modules that define tables on the shared ``metadata``.
-TABLE_MODULES: list[str] = []
+TABLE_MODULES: list[str] = [
+    "watthub.storage.tables_security",
+]
 
 for _name in TABLE_MODULES:
     importlib.import_module(_name)
