@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 import websockets
-from ocpp.v16 import ChargePoint, call
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.v16 import ChargePoint, call, call_result
 
 from watthub.timeutil import now_ts
 
@@ -69,7 +70,8 @@ class TestChargePoint(ChargePoint):
                 answer = answer(payload)
                 if asyncio.iscoroutine(answer):
                     answer = await answer
-            return dict(answer)
+            # The ocpp package serialises a call_result dataclass (asdict), not a dict.
+            return getattr(call_result, action)(**camel_to_snake_case(dict(answer)))
 
         return respond
 

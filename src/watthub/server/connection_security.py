@@ -77,7 +77,7 @@ def _check_certificate(
     return None
 
 
-def record_refusal(services: Services, station_id: str, refusal: Refusal) -> None:
+async def record_refusal(services: Services, station_id: str, refusal: Refusal) -> None:
     log.warning("[%s] connection refused: %s", station_id, refusal.reason)
 
     async def op(conn: AsyncConnection) -> None:
@@ -90,4 +90,4 @@ def record_refusal(services: Services, station_id: str, refusal: Refusal) -> Non
             tech_info=refusal.reason[:255],
         )
 
-    services.writer.post(op)
+    await services.writer.run(op)

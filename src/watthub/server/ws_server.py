@@ -125,7 +125,7 @@ class OcppServer:
         )
         if refusal is not None:
             # Same answer whatever was wrong: never reveal which part failed.
-            record_refusal(self.services, station_id, refusal)
+            await record_refusal(self.services, station_id, refusal)
             if refusal.status == 403:
                 return _plain(http.HTTPStatus.FORBIDDEN, "Connection refused")
             return _plain(
