@@ -85,8 +85,10 @@ class WattHub:
         self.services = Services(s, engine, writer, gateway, EventBus())
         schemas.warm_up(_HOT_ACTIONS)
         self.ocpp = OcppServer(self.services, self.registry, self.node_id)
-        if s.plain_listener or ocpp_sock is not None:
+        if s.plain_listener:
             await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
+        elif ocpp_sock is not None:
+            ocpp_sock.close()  # TLS only: no ws:// listener at all
         if s.tls_port is not None or tls_sock is not None:
             # Security profiles 2/3: a second listener with the TLS context (docs/security.md).
             from watthub.domain.pki_store import tls_context

@@ -147,13 +147,12 @@ class TlsCsms:
         return int(response.status_code)
 
 
-@pytest_asyncio.fixture
-async def tls(
-    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki
-) -> AsyncIterator[TlsCsms]:
+async def _start_tls(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki, **overrides: Any
+) -> tuple[Any, Csms]:
     pki_dir = tmp_path / "data" / "pki"
     shutil.copytree(test_pki.path, pki_dir)
-    hub, handle = await start_csms(
+    return await start_csms(
         backend,
         tmp_path,
         tmp_path_factory,
@@ -164,7 +163,15 @@ async def tls(
         tls_ecdsa_cert_file=pki_dir / "server-ecdsa.pem",
         tls_ecdsa_key_file=pki_dir / "server-ecdsa.key",
         tls_client_ca_file=pki_dir / "root-ca.pem",
+        **overrides,
     )
+
+
+@pytest_asyncio.fixture
+async def tls(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki
+) -> AsyncIterator[TlsCsms]:
+    hub, handle = await _start_tls(backend, tmp_path, tmp_path_factory, test_pki)
     try:
         yield TlsCsms(handle, test_pki, tmp_path)
     finally:
@@ -276,6 +283,7 @@ async def test_tc_085_basic_authentication(tls: TlsCsms) -> None:
 # -- TLS (profile 2/3) -------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
 async def test_tc_086_tls_server_certificate(tls: TlsCsms) -> None:
     await tls.csms.add_station("CP086", password=PASSWORD, securityProfile=2)
     for openssl_name in WHITEPAPER_SUITES:
@@ -716,3 +724,23 @@ async def test_signed_firmware_only_station_never_gets_update_firmware(tls: TlsC
     assert response.status_code == 409
     assert "signed firmware only" in response.json()["detail"]
     assert cp.sent("UpdateFirmware") == []
+
+
+async def test_plain_listener_can_be_switched_off(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki
+) -> None:
+    hub, handle = await _start_tls(
+        backend, tmp_path, tmp_path_factory, test_pki, plain_listener=False
+    )
+    try:
+        assert hub.ocpp.port == 0
+        assert handle.api_base  # the API still runs
+        assert hub.describe()["ocpp_url"] is None
+        tls = TlsCsms(handle, test_pki, tmp_path)
+        await handle.add_station("CPTLS", password=PASSWORD, securityProfile=2)
+        cp = await tls.connect("CPTLS", tls=True, password=PASSWORD)
+        await _boot(cp)
+    finally:
+        await handle.close_stations()
+        await handle.api.aclose()
+        await hub.stop()

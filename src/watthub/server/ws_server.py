@@ -84,7 +84,8 @@ class OcppServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
+        if self._server is None:
+            return 0  # not listening (plain listener switched off)
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
