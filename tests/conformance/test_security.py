@@ -238,8 +238,15 @@ async def test_tc_073_update_charge_point_password(tls: TlsCsms) -> None:
     entries = await _eventually(logged)
     assert entries[0]["frame"][3]["key"] == "AuthorizationKey"
     assert key not in str(entries) and entries[0]["frame"][3]["value"] == "***redacted***"
-    config = (await tls.api.get("/stations/CP073/configuration")).json()
-    assert key not in str(config)
+    # Even a station that wrongly returns the write-only key does not get it stored.
+    cp.answers["GetConfiguration"] = {
+        "configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": key}]
+    }
+    assert (await tls.csms.command("CP073", "GetConfiguration", {})).status_code == 200
+    response = await tls.api.get("/stations/CP073/configuration")
+    assert response.status_code == 200
+    assert [c["key"] for c in response.json()] == ["AuthorizationKey"]
+    assert key not in response.text
 
 
 async def test_password_rotation_keeps_old_password_until_accepted(tls: TlsCsms) -> None:

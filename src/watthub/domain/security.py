@@ -35,15 +35,6 @@ CRITICAL_EVENTS = frozenset(
     }
 )
 
-_background: set[asyncio.Task[None]] = set()
-
-
-def _spawn(coro: Any) -> None:
-    # The station is never called from inside its own handler: the follow-up runs in a task.
-    task = asyncio.create_task(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
 
 async def _station(services: Services, station_id: str) -> dict[str, Any]:
     async with services.engine.connect() as conn:
@@ -89,7 +80,10 @@ async def sign_certificate(ctx: StationContext, payload: dict[str, Any]) -> dict
     if not pki_store.can_sign_csr(ctx.settings):
         ctx.log.warning("SignCertificate rejected: no CA configured (watthub ca init)")
         return {"status": "Rejected"}
-    _spawn(_sign_and_send(ctx.services, ctx.station_id, payload["csr"]))
+    # Never call the station from inside its own handler: the follow-up runs in its own task.
+    ctx.services.events.spawn(
+        "certificate_signing", _sign_and_send(ctx.services, ctx.station_id, payload["csr"])
+    )
     return {"status": "Accepted"}
 
 

@@ -150,7 +150,8 @@ async def store_configuration(
         {
             "station_id": station_id,
             "key": k["key"],
-            "value": k.get("value"),
+            # AuthorizationKey is write-only; should a station return it, it is not kept.
+            "value": None if k["key"] == "AuthorizationKey" else k.get("value"),
             "readonly": k.get("readonly"),
             "known": True,
             "updated_at": now,
