@@ -415,6 +415,26 @@ async def test_tc_083_upgrade_security_profile(tls: TlsCsms) -> None:
     ]
 
 
+async def test_tc_083_upgrade_security_profile_2_to_3(tls: TlsCsms) -> None:
+    await tls.csms.add_station("CP0833", password=PASSWORD, securityProfile=2)
+    cp = await tls.connect("CP0833", tls=True, password=PASSWORD)
+    await _boot(cp)
+    response = await tls.csms.command(
+        "CP0833", "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}
+    )
+    assert response.json() == {"status": "Accepted"}
+    assert (await tls.api.post("/stations/CP0833/reset", json={"type": "Hard"})).status_code == 200
+    await tls.csms.close_stations()
+    cert = tls.pki.station_cert(tls.tmp, "CP0833")
+    cp = await tls.connect("CP0833", tls=True, cert=cert)  # the new profile: accepted
+    await _boot(cp)
+    await tls.csms.close_stations()
+    # Same endpoint, old profile (TLS + Basic auth, no client certificate): not accepted.
+    assert await tls.refused("CP0833", tls=True, password=PASSWORD) == 401
+    cp = await tls.connect("CP0833", tls=True, cert=cert)
+    await _boot(cp)
+
+
 async def test_downgrade_through_ocpp_is_refused(tls: TlsCsms) -> None:
     await tls.csms.add_station("CPDOWN", password=PASSWORD, securityProfile=2)
     cp = await tls.connect("CPDOWN", tls=True, password=PASSWORD)

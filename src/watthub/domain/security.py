@@ -14,6 +14,7 @@ from watthub.domain import pki_store
 from watthub.domain.commands import CommandNotAllowed, InvalidCommand, send_command
 from watthub.domain.context import Services, StationContext
 from watthub.domain.registry import after_command, before_command, on
+from watthub.ocppj import schemas
 from watthub.security import pki
 from watthub.security.passwords import decode_authorization_key, hash_password
 from watthub.storage import security_repo, stations_repo
@@ -293,6 +294,13 @@ async def forget_deleted(
 # -- logs and firmware -----------------------------------------------------------------------
 
 
+def _check_schema(action: str, payload: dict[str, Any]) -> None:
+    # Checked here too, so an invalid request never leaves a tracking row behind.
+    problem = schemas.problems(action, payload)
+    if problem is not None:
+        raise InvalidCommand(f"Invalid {action} payload: {problem}")
+
+
 @before_command("GetLog")
 async def track_get_log(
     services: Services, station_id: str, payload: dict[str, Any]
@@ -305,6 +313,7 @@ async def track_get_log(
         out = dict(payload)
         if out.get("requestId") is None:
             out["requestId"] = await security_repo.next_request_id(conn, log_requests, station_id)
+        _check_schema("GetLog", out)
         await security_repo.add_request(
             conn,
             log_requests,
@@ -347,6 +356,7 @@ async def track_signed_update(
             out["requestId"] = await security_repo.next_request_id(
                 conn, signed_firmware_updates, station_id
             )
+        _check_schema("SignedUpdateFirmware", out)
         await security_repo.add_request(
             conn,
             signed_firmware_updates,
