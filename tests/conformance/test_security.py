@@ -546,11 +546,7 @@ def _hash_answer(pem: str, algorithm: str) -> Callable[[dict[str, Any]], dict[st
     return lambda _payload: {"status": "Accepted", "certificateHashData": [data]}
 
 
-@pytest.mark.parametrize(
-    "cert_type", ["ManufacturerRootCertificate", "CentralSystemRootCertificate"], ids=["1", "2"]
-)
-async def test_tc_075_install_root_certificate(tls: TlsCsms, cert_type: str) -> None:
-    # TC_075_1 (ManufacturerRootCertificate) and TC_075_2 (CentralSystemRootCertificate).
+async def _install_root(tls: TlsCsms, cert_type: str) -> None:
     await tls.csms.add_station("CP075")
     cp = await tls.connect("CP075", tls=False)
     await _boot(cp)
@@ -575,6 +571,14 @@ async def test_tc_075_install_root_certificate(tls: TlsCsms, cert_type: str) -> 
     assert installed[0]["certificate_type"] == cert_type
     assert installed[0]["subject"] == "CN=Test Root CA"
     assert installed[0]["serial_number"] == format(tls.pki.root.certificate.serial_number, "x")
+
+
+async def test_tc_075_1_install_manufacturer_root_certificate(tls: TlsCsms) -> None:
+    await _install_root(tls, "ManufacturerRootCertificate")
+
+
+async def test_tc_075_2_install_central_system_root_certificate(tls: TlsCsms) -> None:
+    await _install_root(tls, "CentralSystemRootCertificate")
 
 
 async def test_tc_075_2_install_watthub_root_by_default(tls: TlsCsms) -> None:
