@@ -59,6 +59,7 @@ class WattHub:
     services: Services = field(init=False)
     registry: SessionRegistry = field(init=False)
     ocpp: OcppServer = field(init=False)
+    ocpp_tls: OcppServer | None = field(init=False, default=None)
     _api_server: uvicorn.Server | None = field(init=False, default=None)
     _api_task: asyncio.Task[None] | None = field(init=False, default=None)
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
@@ -70,6 +71,7 @@ class WattHub:
         ocpp_sock: socket.socket | None = None,
         api_sock: socket.socket | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        tls_sock: socket.socket | None = None,
         with_api: bool = True,
     ) -> None:
         load_profiles()
@@ -97,7 +99,21 @@ class WattHub:
             if job is not None:
                 self._jobs.append(job)
         self.ocpp = OcppServer(self.services, self.registry, self.node_id)
-        await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
+        if s.plain_listener:
+            await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
+        elif ocpp_sock is not None:
+            ocpp_sock.close()  # TLS only: no ws:// listener at all
+        if s.tls_port is not None or tls_sock is not None:
+            # Security profiles 2/3: a second listener with the TLS context (docs/security.md).
+            from watthub.domain.pki_store import tls_context
+
+            self.ocpp_tls = OcppServer(self.services, self.registry, self.node_id)
+            await self.ocpp_tls.start(
+                sock=tls_sock,
+                ssl_context=tls_context(s),
+                host=s.tls_host or s.ocpp_host,
+                port=s.tls_port or 0,
+            )
         if with_api:
             await self._start_api(api_sock)
         for name in RUNTIME_MODULES:
@@ -167,6 +183,8 @@ class WattHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._api_task
         await self.ocpp.stop()
+        if self.ocpp_tls is not None:
+            await self.ocpp_tls.stop()
         await self.services.events.drain()
         await self.ocpp.flush_last_seen()
         await self.services.writer.stop()
@@ -175,7 +193,12 @@ class WattHub:
     def describe(self) -> dict[str, Any]:
         s = self.settings
         return {
-            "ocpp_url": s.ocpp_url(),
+            "ocpp_url": s.ocpp_url() if s.plain_listener else None,
+            "ocpp_tls_url": (
+                f"wss://{s.public_name()}:{s.tls_port}{s.ocpp_path.rstrip('/')}/{{stationId}}"
+                if s.tls_port is not None
+                else None
+            ),
             "api_url": s.api_url(),
             "docs_url": s.api_url().removesuffix("/api/v1") + "/docs",
             "database": s.database_url,

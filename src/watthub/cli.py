@@ -84,7 +84,9 @@ async def _serve(settings: Settings) -> None:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()
     click.echo(f"WattHub {__import__('watthub').__version__} is running")
-    click.echo(f"  OCPP endpoint : {info['ocpp_url']}")
+    click.echo(f"  OCPP endpoint : {info['ocpp_url'] or 'off (plain_listener=false)'}")
+    if info.get("ocpp_tls_url"):
+        click.echo(f"  OCPP over TLS : {info['ocpp_tls_url']}")
     click.echo(f"  Operator API  : {info['api_url']}  (docs: {info['docs_url']})")
     click.echo(f"  Database      : {info['database']}")
     sys.stdout.flush()
@@ -376,6 +378,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_remote_trigger",
     "watthub.cli_smart_charging",
     "watthub.cli_firmware",
+    "watthub.cli_security",
 ]
 
 for _name in FEATURE_CLI_MODULES:

@@ -48,6 +48,32 @@ class Settings(BaseSettings):
     max_frame_size: int = 1024 * 1024
     max_inbound_queue: int = Field(16, description="Queued CALLs per station before disconnect")
 
+    # Security (OCPP 1.6 Security Whitepaper ed.3, see docs/security.md)
+    plain_listener: bool = Field(True, description="Listen on ws:// (profiles 0/1); off = TLS only")
+    tls_port: int | None = Field(None, description="wss:// port for profiles 2/3; None = no TLS")
+    tls_host: str = Field("", description="TLS listen address; default ocpp_host")
+    tls_cert_file: Path | None = Field(None, description="RSA server certificate chain (PEM)")
+    tls_key_file: Path | None = None
+    tls_ecdsa_cert_file: Path | None = Field(None, description="Optional ECDSA certificate")
+    tls_ecdsa_key_file: Path | None = None
+    tls_client_ca_file: Path | None = Field(
+        None, description="CA bundle that station certificates chain to (profile 3)"
+    )
+    tls_client_cn_check: Literal["serial", "station_id", "off"] = Field(
+        "serial", description="Profile 3: client certificate CN must equal this (off = OCTT)"
+    )
+    tls_client_cpo_check: bool = Field(False, description="Profile 3: certificate O = cpo_name")
+    cpo_name: str | None = None
+    csr_cn_source: Literal["serial", "station_id"] = Field(
+        "serial", description="CN of signed station certificates (serial from BootNotification)"
+    )
+    csr_cn_check: Literal["override", "reject", "ignore"] = "override"
+    external_ca_command: str | None = Field(
+        None, description="Shell command that signs a station CSR (stdin) instead of our CA"
+    )
+    station_cert_validity_days: int = 365
+    cert_expiry_warning_days: int = 30
+
     message_log: bool = True
     message_log_retention_days: int = 30
 
@@ -79,6 +105,9 @@ class Settings(BaseSettings):
         return (
             f"ws://{self.public_name()}:{self.ocpp_port}{self.ocpp_path.rstrip('/')}/{{stationId}}"
         )
+
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
 
     def api_url(self) -> str:
         host = self.public_host or self.api_host

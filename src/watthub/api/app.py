@@ -31,6 +31,7 @@ ROUTE_MODULES = [
     "watthub.api.routes.sites",
     "watthub.api.routes.firmware",
     "watthub.api.routes.files",
+    "watthub.api.routes.security",
 ]
 
 

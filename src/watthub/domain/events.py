@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,18 @@ class EventBus:
             task = asyncio.create_task(self._safe(listener, event, data))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a follow-up (e.g. a command to the station whose message is being handled) in
+        its own task, logged on failure and drained at stop like the listeners."""
+
+        async def run() -> None:
+            await coro
+
+        run.__name__ = name
+        task = asyncio.create_task(self._safe(run, name, {}))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _safe(self, listener: Listener, event: str, data: dict[str, Any]) -> None:
         try:

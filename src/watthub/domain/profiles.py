@@ -15,6 +15,7 @@ PROFILE_MODULES = [
     "watthub.domain.smart_charging",
     "watthub.domain.sites",
     "watthub.domain.firmware",
+    "watthub.domain.security",
 ]
 
 

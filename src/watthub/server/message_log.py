@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage import messages_repo
@@ -32,6 +33,8 @@ class MessageLogger:
         if not self._rows:
             self._writer.post(self._flush)
         text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+        if action == "ChangeConfiguration" and "AuthorizationKey" in text:
+            text = _redact_authorization_key(text)
         self._rows.append(
             {
                 "station_id": station_id,
@@ -47,3 +50,16 @@ class MessageLogger:
     async def _flush(self, conn: AsyncConnection) -> None:
         rows, self._rows = self._rows, []
         await messages_repo.insert_messages(conn, rows)
+
+
+def _redact_authorization_key(text: str) -> str:
+    """The station password never reaches the message log (whitepaper A01.FR.09)."""
+    try:
+        frame = orjson.loads(text)
+        payload = frame[3]
+        if payload.get("key") == "AuthorizationKey" and "value" in payload:
+            payload["value"] = "***redacted***"
+            return orjson.dumps(frame).decode()
+    except (orjson.JSONDecodeError, IndexError, TypeError, AttributeError):
+        pass
+    return text

@@ -6,7 +6,6 @@ offered (TC_088). TLS (security profiles 2/3) plugs in as an ``ssl`` context on 
 
 from __future__ import annotations
 
-import asyncio
 import http
 import logging
 import socket
@@ -21,7 +20,7 @@ from websockets.http11 import Request, Response
 
 from watthub.domain import events
 from watthub.domain.context import Services
-from watthub.security.passwords import parse_basic_auth, verify_station_password
+from watthub.server.connection_security import check_connection, record_refusal
 from watthub.server.message_log import MessageLogger
 from watthub.server.registry import SessionRegistry
 from watthub.server.session import StationSession
@@ -54,7 +53,11 @@ class OcppServer:
         self._stations: dict[int, dict[str, Any]] = {}
 
     async def start(
-        self, sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None
+        self,
+        sock: socket.socket | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        host: str | None = None,
+        port: int | None = None,
     ) -> None:
         s = self.services.settings
         kwargs: dict[str, Any] = {
@@ -72,12 +75,17 @@ class OcppServer:
             self._server = await serve(self._handle, sock=sock, **kwargs)
         else:
             self._server = await serve(
-                self._handle, s.ocpp_host, s.ocpp_port, backlog=4096, **kwargs
+                self._handle,
+                host or s.ocpp_host,
+                s.ocpp_port if port is None else port,
+                backlog=4096,
+                **kwargs,
             )
 
     @property
     def port(self) -> int:
-        assert self._server is not None
+        if self._server is None:
+            return 0  # not listening (plain listener switched off)
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
@@ -112,23 +120,20 @@ class OcppServer:
                 log.warning("[%s] refused: unknown station", station_id)
                 return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
             station = await self._auto_register(station_id)
-        if station["password_hash"]:
-            credentials = parse_basic_auth(request.headers.get("Authorization"))
+        ssl_object = connection.transport.get_extra_info("ssl_object")
+        refusal = await check_connection(
+            self.services, station, ssl_object, request.headers.get("Authorization")
+        )
+        if refusal is not None:
             # Same answer whatever was wrong: never reveal which part failed.
-            ok = (
-                credentials is not None
-                and credentials[0] == station_id
-                and await asyncio.to_thread(
-                    verify_station_password, credentials[1], station["password_hash"]
-                )
+            await record_refusal(self.services, station_id, refusal)
+            if refusal.status == 403:
+                return _plain(http.HTTPStatus.FORBIDDEN, "Connection refused")
+            return _plain(
+                http.HTTPStatus.UNAUTHORIZED,
+                "Authentication required",
+                {"WWW-Authenticate": 'Basic realm="WattHub OCPP", charset="UTF-8"'},
             )
-            if not ok:
-                log.warning("[%s] refused: authentication failed", station_id)
-                return _plain(
-                    http.HTTPStatus.UNAUTHORIZED,
-                    "Authentication required",
-                    {"WWW-Authenticate": 'Basic realm="WattHub OCPP", charset="UTF-8"'},
-                )
         self._stations[id(connection)] = station
         return None
 

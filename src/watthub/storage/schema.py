@@ -14,6 +14,7 @@ TABLE_MODULES: list[str] = [
     "watthub.storage.tables_trigger",
     "watthub.storage.tables_smart_charging",
     "watthub.storage.tables_firmware",
+    "watthub.storage.tables_security",
 ]
 
 for _name in TABLE_MODULES:

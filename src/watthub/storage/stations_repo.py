@@ -29,6 +29,8 @@ async def list_stations(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 async def create_station(conn: AsyncConnection, station_id: str, **values: Any) -> dict[str, Any]:
+    # A station created with a password uses Basic auth (profile 1); without one, profile 0.
+    values.setdefault("security_profile", 1 if values.get("password_hash") else 0)
     row = {"id": station_id, "created_at": utcnow(), **values}
     await conn.execute(stations.insert().values(**row))
     created = await get_station(conn, station_id)
@@ -150,7 +152,8 @@ async def store_configuration(
         {
             "station_id": station_id,
             "key": k["key"],
-            "value": k.get("value"),
+            # AuthorizationKey is write-only; should a station return it, it is not kept.
+            "value": None if k["key"] == "AuthorizationKey" else k.get("value"),
             "readonly": k.get("readonly"),
             "known": True,
             "updated_at": now,

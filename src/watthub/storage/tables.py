@@ -41,7 +41,10 @@ stations = Table(
     Column("boot_policy", String(16), nullable=False, server_default="Accepted"),
     Column("heartbeat_interval", Integer),
     Column("validation_policy", String(16), nullable=False, server_default="strict"),
-    Column("security_profile", Integer, nullable=False, server_default="1"),
+    # 0 = unsecured (ws://, no auth), 1 = ws:// + Basic auth, 2 = wss:// + Basic auth,
+    # 3 = wss:// with a client certificate (docs/security.md).
+    Column("security_profile", Integer, nullable=False, server_default="0"),
+    Column("signed_firmware_only", Boolean, nullable=False, server_default="0"),
     Column("registration_status", String(16)),
     Column("vendor", String(20)),
     Column("model", String(20)),

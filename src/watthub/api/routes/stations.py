@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
 from watthub.security.passwords import generate_authorization_key, hash_password
-from watthub.storage import messages_repo, stations_repo, transactions_repo
+from watthub.storage import messages_repo, security_repo, stations_repo, transactions_repo
 
 router = APIRouter(tags=["stations"], dependencies=[Depends(require_token)])
 
@@ -27,6 +27,9 @@ class StationCreate(BaseModel):
     bootPolicy: BootPolicy = "Accepted"
     heartbeatInterval: int | None = Field(None, gt=0)
     validationPolicy: ValidationPolicy = "strict"
+    securityProfile: int | None = Field(
+        None, ge=0, le=3, description="Default: 1 with a password, 0 without (docs/security.md)"
+    )
 
 
 class StationUpdate(BaseModel):
@@ -78,6 +81,11 @@ async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> di
                 boot_policy=body.bootPolicy,
                 heartbeat_interval=body.heartbeatInterval,
                 validation_policy=body.validationPolicy,
+                **(
+                    {"security_profile": body.securityProfile}
+                    if body.securityProfile is not None
+                    else {}
+                ),
             )
     except IntegrityError as exc:
         raise HTTPException(409, f"Station {body.id} already exists") from exc
@@ -131,19 +139,28 @@ async def delete_station(station_id: str, hub: Any = Depends(get_hub)) -> None:
 async def set_password(
     station_id: str, body: PasswordChange, hub: Any = Depends(get_hub)
 ) -> dict[str, Any]:
-    await _get_or_404(hub, station_id)
+    station = await _get_or_404(hub, station_id)
     password = body.password or generate_authorization_key()
     password_hash = await asyncio.to_thread(hash_password, password)
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, password_hash=password_hash)
+        if station["security_profile"] == 0:
+            # A password only counts from profile 1 on: setting one switches Basic auth on.
+            await security_repo.change_profile(
+                conn, station_id, 1, "operator", "password set through the API"
+            )
     return {"stationId": station_id, "password": password}
 
 
 @router.delete("/stations/{station_id}/password", status_code=204, summary="Remove the password")
 async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
-    await _get_or_404(hub, station_id)
+    station = await _get_or_404(hub, station_id)
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, password_hash=None)
+        if station["security_profile"] == 1:
+            await security_repo.change_profile(
+                conn, station_id, 0, "operator", "password removed through the API"
+            )
 
 
 @router.get("/stations/{station_id}/messages", summary="The station's OCPP message log")
