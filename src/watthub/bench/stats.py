@@ -10,7 +10,7 @@ def percentile(sorted_values: Sequence[float], p: float) -> float | None:
     n = len(sorted_values)
     if n == 0:
         return None
-    k = max(0, min(n - 1, math.ceil(p / 100.0 * n) - 1))
+    k = max(0, min(n - 1, math.ceil(round(p * n / 100.0, 9)) - 1))
     return sorted_values[k]
 
 
