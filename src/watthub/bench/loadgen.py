@@ -431,7 +431,12 @@ class Worker:
 
     # ------------------------------------------------------------------ command loop
 
-    async def serve(self, conn: Any) -> None:
+    async def serve(self, conn: Any, out: Any) -> None:
+        """Read commands from ``conn`` (watched by the loop) and write results to ``out``.
+
+        Two one-way pipes: the loop makes the fd it watches non-blocking, and a multi-megabyte
+        result must be written with a blocking write.
+        """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -444,7 +449,7 @@ class Worker:
 
         loop.add_reader(conn.fileno(), on_readable)
         sweeper = asyncio.create_task(self._sweeper())
-        conn.send({"ready": True, "pid": os.getpid(), "loop": type(loop).__module__})
+        out.send({"ready": True, "pid": os.getpid(), "loop": type(loop).__module__})
         max_idle = float(self.cfg.get("max_idle_s", 3600))
         try:
             while True:
@@ -460,7 +465,7 @@ class Worker:
                     result = await getattr(self, "cmd_" + name)(cmd)
                 except Exception as exc:  # report, don't die silently
                     result = {"error": f"{type(exc).__name__}: {exc}"}
-                conn.send(result)
+                out.send(result)
                 if name == "close":
                     return
         finally:
@@ -469,7 +474,7 @@ class Worker:
                 loop.remove_reader(conn.fileno())
 
 
-def worker_main(conn: Any, cfg: dict[str, Any]) -> None:
+def worker_main(conn: Any, out: Any, cfg: dict[str, Any]) -> None:
     """Entry point of a worker process (multiprocessing target)."""
     raise_nofile_limit()
     random.seed(cfg.get("seed", 0) * 7919 + (cfg["indices"][0] if cfg["indices"] else 0))
@@ -482,4 +487,4 @@ def worker_main(conn: Any, cfg: dict[str, Any]) -> None:
         except ImportError:
             loop_factory = None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(Worker(cfg).serve(conn))
+        runner.run(Worker(cfg).serve(conn, out))

@@ -58,3 +58,49 @@ def cpu_seconds(pid: int) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
     return ticks / CLK_TCK
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine (all cores) from /proc/stat (non-idle, non-iowait)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / CLK_TCK
+
+
+class CpuWindow:
+    """CPU use over a window: the server tree, the generator workers and the rest of the machine.
+
+    ``other_pct`` is CPU used by processes that are neither the server nor the generator (other
+    jobs on a shared machine); a large value means the measurement was disturbed.
+    """
+
+    def __init__(self, server_pid: int, generator_pids: list[int]) -> None:
+        import time
+
+        self._time = time.monotonic
+        self.server_pid = server_pid
+        self.generator_pids = generator_pids
+        self.t0 = self._time()
+        self.s0 = cpu_seconds(server_pid)
+        self.g0 = sum(cpu_seconds(p) for p in generator_pids)
+        self.m0 = machine_cpu_seconds()
+        self.me0 = cpu_seconds(os.getpid())
+
+    def stop(self) -> dict[str, float]:
+        dt = max(self._time() - self.t0, 1e-9)
+        s = cpu_seconds(self.server_pid) - self.s0
+        g = sum(cpu_seconds(p) for p in self.generator_pids) - self.g0
+        m = machine_cpu_seconds() - self.m0
+        me = cpu_seconds(os.getpid()) - self.me0
+        return {
+            "window_s": round(dt, 3),
+            "server_cpu_pct": round(100 * s / dt, 1),
+            "generator_cpu_pct": round(100 * g / dt, 1),
+            "machine_cpu_pct": round(100 * m / dt, 1),
+            "other_cpu_pct": round(max(0.0, 100 * (m - s - g - me) / dt), 1),
+        }

@@ -65,6 +65,7 @@ def rows_for(results: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         add("hold: server RSS idle (KiB)", ("hold", "rss_idle_kib"))
         add("hold: server RSS per connection (KiB)", ("hold", "rss_per_connection_kib"))
         add("hold: server CPU % at rest", ("hold", "server_cpu_pct_at_rest"))
+        add("hold: other processes CPU % (noise)", ("hold", "other_cpu_pct"), False)
         add("hold: connect+boot phase (s)", ("hold", "connect_phase_s"))
         add("hold: Heartbeat p99 (ms)", ("hold", "heartbeat_latency", "p99_ms"))
     if any(_get(t, "storm") for t in targets.values()):
@@ -76,6 +77,7 @@ def rows_for(results: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         add("storm: timeouts", ("storm", "timeouts"), False)
         add("storm: connect failures", ("storm", "connect_failed"), False)
         add("storm: server CPU (s)", ("storm", "server_cpu_s"))
+        add("storm: other processes CPU % (noise)", ("storm", "other_cpu_pct"), False)
         add("storm: HTTP probe p99 (ms)", ("storm", "probe", "latency", "p99_ms"))
         add("storm: HTTP probe max (ms)", ("storm", "probe", "latency", "max_ms"))
         add("storm: HTTP probe errors", ("storm", "probe", "errors"), False)
@@ -108,6 +110,13 @@ def rows_for(results: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
             for a in ACTIONS:
                 add_c(f"  {a} p99 (ms)", ("actions", a, "p99_ms"))
             add_c("  server CPU %", ("server_cpu_pct",))
+            rows.append(
+                (
+                    "  other processes CPU % (noise)",
+                    {n: _get(c, "other_cpu_pct") for n, c in common.items()},
+                    False,
+                )
+            )
     return rows
 
 
@@ -138,16 +147,16 @@ def mix_detail_tables(results: dict[str, Any]) -> str:
         out.append(f"\n**{name}**: mix steps ({t['mix']['stations']} stations)\n")
         out.append(
             "| offered msg/s | achieved msg/s | p50 ms | p99 ms | p99.9 ms | errors | timeouts "
-            "| server CPU % | generator CPU % | result |"
+            "| server CPU % | generator CPU % | other CPU % | result |"
         )
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for s in steps:
             a = s["all"]
             out.append(
                 f"| {_fmt(s['offered_msgs_per_s'])} | {_fmt(s['achieved_msgs_per_s'])} "
                 f"| {_fmt(a['p50_ms'])} | {_fmt(a['p99_ms'])} | {_fmt(a['p99_9_ms'])} "
                 f"| {s['errors']} | {s['timeouts']} | {_fmt(s.get('server_cpu_pct'))} "
-                f"| {_fmt(s.get('generator_cpu_pct'))} "
+                f"| {_fmt(s.get('generator_cpu_pct'))} | {_fmt(s.get('other_cpu_pct'))} "
                 f"| {'sustained' if s['sustained'] else 'limit: ' + ', '.join(s['limit'])} |"
             )
         best = t["mix"].get("at_max")

@@ -78,10 +78,12 @@ class WorkerPool:
         ctx = mp.get_context("spawn")
         n_sources = 1 + (stations - 1) // PER_SOURCE_ADDRESS
         local_hosts = [f"127.0.0.{k + 1}" for k in range(n_sources)] if n_sources > 1 else []
-        self.conns: list[Any] = []
+        self.conns: list[Any] = []  # results, worker -> parent
+        self.cmd_conns: list[Any] = []  # commands, parent -> worker
         self.procs: list[Any] = []
         for w in range(workers):
-            parent, child = ctx.Pipe()
+            cmd_r, cmd_w = ctx.Pipe(duplex=False)
+            res_r, res_w = ctx.Pipe(duplex=False)
             wcfg = {
                 "url_base": url_base,
                 "indices": list(range(w, stations, workers)),
@@ -93,17 +95,19 @@ class WorkerPool:
                 "local_hosts": local_hosts,
                 "max_idle_s": cfg.max_seconds,
             }
-            proc = ctx.Process(target=worker_main, args=(child, wcfg), daemon=True)
+            proc = ctx.Process(target=worker_main, args=(cmd_r, res_w, wcfg), daemon=True)
             proc.start()
-            child.close()
-            self.conns.append(parent)
+            cmd_r.close()
+            res_w.close()
+            self.cmd_conns.append(cmd_w)
+            self.conns.append(res_r)
             self.procs.append(proc)
         hello = self.collect(60.0)
         self.loop_name = hello[0].get("loop", "?")
         self.pids = [h["pid"] for h in hello]
 
     def send(self, cmd: dict[str, Any]) -> None:
-        for c in self.conns:
+        for c in self.cmd_conns:
             c.send(cmd)
 
     def collect(self, timeout: float) -> list[dict[str, Any]]:
@@ -253,11 +257,9 @@ def run_hold(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> d
         rss_connected = procstats.rss_kib(server.pid)
         # CPU at rest: the stations only send their heartbeats during the window.
         pool.send({"cmd": "idle", "duration": cfg.hold_window, "interval": cfg.heartbeat_interval})
-        c0, w0 = procstats.cpu_seconds(server.pid), time.monotonic()
-        g0 = pool.cpu_seconds()
+        win = procstats.CpuWindow(server.pid, pool.pids)
         time.sleep(cfg.hold_window)
-        c1, w1 = procstats.cpu_seconds(server.pid), time.monotonic()
-        g1 = pool.cpu_seconds()
+        cpu = win.stop()
         idle = pool.collect(cfg.timeout + 30)
         rss_after = procstats.rss_kib(server.pid)
         gen_loop = pool.loop_name
@@ -275,10 +277,11 @@ def run_hold(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> d
         "rss_connected_kib": rss_connected,
         "rss_after_window_kib": rss_after,
         "rss_per_connection_kib": None if per_conn is None else round(per_conn, 2),
-        "window_s": round(w1 - w0, 3),
+        "window_s": cpu["window_s"],
         "heartbeat_interval_s": cfg.heartbeat_interval,
-        "server_cpu_pct_at_rest": round(100.0 * (c1 - c0) / (w1 - w0), 2),
-        "generator_cpu_pct": round(100.0 * (g1 - g0) / (w1 - w0), 2),
+        "server_cpu_pct_at_rest": cpu["server_cpu_pct"],
+        "generator_cpu_pct": cpu["generator_cpu_pct"],
+        "other_cpu_pct": cpu["other_cpu_pct"],
         "heartbeats_ok": sum(r["ok"] for r in idle),
         "heartbeat_errors": sum(r["errors"] for r in idle),
         "heartbeat_timeouts": sum(r["timeouts"] for r in idle),
@@ -296,7 +299,7 @@ def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> 
         if probe:
             probe.start()
         start_at = time.monotonic() + 0.5
-        c0 = procstats.cpu_seconds(server.pid)
+        win = procstats.CpuWindow(server.pid, pool.pids)
         pool.send(
             {
                 "cmd": "connect",
@@ -308,7 +311,7 @@ def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> 
         )
         results = pool.collect(cfg.storm_deadline + cfg.timeout * 2 + 30)
         done = time.monotonic()
-        c1 = procstats.cpu_seconds(server.pid)
+        cpu = win.stop()
         probe_res = probe.stop() if probe else None
         rss1 = procstats.rss_kib(server.pid)
         gen_loop = pool.loop_name
@@ -322,7 +325,9 @@ def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> 
         "storm_wall_s": round(done - start_at, 3),
         "slowest_boot_ms": summarize_ms(m["boot_lat"])["max_ms"],
         "timeouts": m["boot_timeouts"],
-        "server_cpu_s": round(c1 - c0, 3),
+        "server_cpu_s": round(cpu["server_cpu_pct"] * cpu["window_s"] / 100, 3),
+        "generator_cpu_s": round(cpu["generator_cpu_pct"] * cpu["window_s"] / 100, 3),
+        "other_cpu_pct": cpu["other_cpu_pct"],
         "rss_before_kib": rss0,
         "rss_after_kib": rss1,
         "probe": probe_res,
@@ -351,7 +356,7 @@ def run_mix(
                 break
             offered = _step_offered(cfg, k)
             start_at = time.monotonic() + 0.3
-            c0, g0 = procstats.cpu_seconds(server.pid), pool.cpu_seconds()
+            win = procstats.CpuWindow(server.pid, pool.pids)
             pool.send(
                 {
                     "cmd": "mix",
@@ -361,18 +366,18 @@ def run_mix(
                 }
             )
             time.sleep(max(0.0, start_at + cfg.mix_step_seconds - time.monotonic()))
-            c1, g1 = procstats.cpu_seconds(server.pid), pool.cpu_seconds()
+            cpu = win.stop()
             res = pool.collect(cfg.timeout + 30)
             step = _mix_step(cfg, offered, res)
-            step["server_cpu_pct"] = round(100 * (c1 - c0) / cfg.mix_step_seconds, 1)
-            step["generator_cpu_pct"] = round(100 * (g1 - g0) / cfg.mix_step_seconds, 1)
+            step.update({k: v for k, v in cpu.items() if k != "window_s"})
             steps.append(step)
             verdict = "ok" if step["sustained"] else "limit: " + ",".join(step["limit"])
             log(
                 cfg,
                 f"{target.name}: mix offered {offered:8.0f}/s "
                 f"achieved {step['achieved_msgs_per_s']:8.0f}/s p99 {step['all']['p99_ms']} ms "
-                f"server CPU {step['server_cpu_pct']}% gen CPU {step['generator_cpu_pct']}% "
+                f"CPU server {step['server_cpu_pct']}% gen {step['generator_cpu_pct']}% "
+                f"other {step['other_cpu_pct']}% "
                 f"-> {verdict}",
             )
             if not step["sustained"]:
