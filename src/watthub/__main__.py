@@ -1,0 +1,3 @@
+from watthub.cli import main
+
+main()

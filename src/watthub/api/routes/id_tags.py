@@ -1,0 +1,65 @@
+"""Id tags: the authorization identifiers stations present."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from watthub.api import present
+from watthub.api.deps import get_hub, require_token
+from watthub.storage import tags_repo
+from watthub.timeutil import as_utc
+
+router = APIRouter(tags=["id-tags"], dependencies=[Depends(require_token)])
+
+
+class IdTagPut(BaseModel):
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
+    expiryDate: datetime | None = Field(None, description="After this instant the tag is Expired")
+    parentIdTag: str | None = Field(None, max_length=20, description="Group (parent) id tag")
+    allowConcurrentTx: bool = Field(False, description="May start a second transaction at once")
+    note: str = ""
+
+
+@router.get("/id-tags", summary="All id tags")
+async def list_tags(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
+    async with hub.services.engine.connect() as conn:
+        return present.rows(await tags_repo.list_tags(conn))
+
+
+@router.get("/id-tags/{id_tag}", summary="One id tag (case-insensitive)")
+async def get_tag(id_tag: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    async with hub.services.engine.connect() as conn:
+        tag = await tags_repo.get_tag(conn, id_tag)
+    if tag is None:
+        raise HTTPException(404, f"Id tag {id_tag} is unknown")
+    return present.row(tag) or {}
+
+
+@router.put("/id-tags/{id_tag}", summary="Create or update an id tag")
+async def put_tag(id_tag: str, body: IdTagPut, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    if not 1 <= len(id_tag) <= 20:
+        raise HTTPException(422, "An idTag has 1 to 20 characters (CiString20)")
+    if body.expiryDate is not None and body.expiryDate.tzinfo is None:
+        raise HTTPException(422, "expiryDate needs a time zone (for example a trailing Z)")
+    async with hub.services.engine.begin() as conn:
+        tag = await tags_repo.put_tag(
+            conn,
+            id_tag,
+            status=body.status,
+            expiry_date=as_utc(body.expiryDate),
+            parent_id_tag=body.parentIdTag,
+            allow_concurrent_tx=body.allowConcurrentTx,
+            note=body.note,
+        )
+    return present.row(tag) or {}
+
+
+@router.delete("/id-tags/{id_tag}", status_code=204, summary="Delete an id tag")
+async def delete_tag(id_tag: str, hub: Any = Depends(get_hub)) -> None:
+    async with hub.services.engine.begin() as conn:
+        if not await tags_repo.delete_tag(conn, id_tag):
+            raise HTTPException(404, f"Id tag {id_tag} is unknown")

@@ -1,0 +1,190 @@
+"""Stations: registration, settings, live state, message log and stored configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+
+from watthub.api import present
+from watthub.api.deps import get_hub, require_token
+from watthub.security.passwords import generate_authorization_key, hash_password
+from watthub.storage import messages_repo, stations_repo, transactions_repo
+
+router = APIRouter(tags=["stations"], dependencies=[Depends(require_token)])
+
+BootPolicy = Literal["Accepted", "Pending", "Rejected"]
+ValidationPolicy = Literal["strict", "lenient"]
+
+
+class StationCreate(BaseModel):
+    id: str = Field(min_length=1, max_length=255, pattern=r"^[^/]+$", description="chargePointId")
+    description: str = ""
+    password: str | None = Field(None, min_length=8, max_length=40)
+    bootPolicy: BootPolicy = "Accepted"
+    heartbeatInterval: int | None = Field(None, gt=0)
+    validationPolicy: ValidationPolicy = "strict"
+
+
+class StationUpdate(BaseModel):
+    description: str | None = None
+    bootPolicy: BootPolicy | None = None
+    heartbeatInterval: int | None = Field(None, gt=0)
+    validationPolicy: ValidationPolicy | None = None
+
+
+class PasswordChange(BaseModel):
+    password: str | None = Field(
+        None, min_length=8, max_length=40, description="Omit to let WattHub generate one"
+    )
+
+
+def _station_view(hub: Any, station: dict[str, Any], connectors: list[dict[str, Any]]) -> dict:
+    out = present.row(station) or {}
+    out["hasPassword"] = bool(station.get("password_hash"))
+    out["connected"] = hub.services.gateway.is_connected(station["id"])
+    out["connectors"] = present.rows(connectors)
+    return out
+
+
+async def _get_or_404(hub: Any, station_id: str) -> dict[str, Any]:
+    async with hub.services.engine.connect() as conn:
+        station = await stations_repo.get_station(conn, station_id)
+    if station is None:
+        raise HTTPException(404, f"Station {station_id} is not registered")
+    return station
+
+
+@router.get("/stations", summary="All stations with connection state")
+async def list_stations(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
+    async with hub.services.engine.connect() as conn:
+        stations = await stations_repo.list_stations(conn)
+    return [_station_view(hub, s, []) for s in stations]
+
+
+@router.post("/stations", status_code=201, summary="Register a station")
+async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    password_hash = await asyncio.to_thread(hash_password, body.password) if body.password else None
+    try:
+        async with hub.services.engine.begin() as conn:
+            station = await stations_repo.create_station(
+                conn,
+                body.id,
+                description=body.description,
+                password_hash=password_hash,
+                boot_policy=body.bootPolicy,
+                heartbeat_interval=body.heartbeatInterval,
+                validation_policy=body.validationPolicy,
+            )
+    except IntegrityError as exc:
+        raise HTTPException(409, f"Station {body.id} already exists") from exc
+    return _station_view(hub, station, [])
+
+
+@router.get("/stations/{station_id}", summary="One station: boot info, state, connectors")
+async def get_station(station_id: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    station = await _get_or_404(hub, station_id)
+    async with hub.services.engine.connect() as conn:
+        connectors = await stations_repo.list_connectors(conn, station_id)
+    return _station_view(hub, station, connectors)
+
+
+@router.patch("/stations/{station_id}", summary="Change a station's settings")
+async def update_station(
+    station_id: str, body: StationUpdate, hub: Any = Depends(get_hub)
+) -> dict[str, Any]:
+    await _get_or_404(hub, station_id)
+    values = {
+        column: value
+        for column, value in (
+            ("description", body.description),
+            ("boot_policy", body.bootPolicy),
+            ("heartbeat_interval", body.heartbeatInterval),
+            ("validation_policy", body.validationPolicy),
+        )
+        if value is not None
+    }
+    if values:
+        async with hub.services.engine.begin() as conn:
+            await stations_repo.update_station(conn, station_id, **values)
+        session = hub.registry.get(station_id)
+        if session is not None:
+            session.ctx.station.update(values)
+    return await get_station(station_id, hub)
+
+
+@router.delete("/stations/{station_id}", status_code=204, summary="Remove a station")
+async def delete_station(station_id: str, hub: Any = Depends(get_hub)) -> None:
+    await _get_or_404(hub, station_id)
+    await hub.services.gateway.disconnect(station_id, "station removed")
+    async with hub.services.engine.begin() as conn:
+        await stations_repo.delete_station(conn, station_id)
+
+
+@router.put(
+    "/stations/{station_id}/password",
+    summary="Set the station's Basic-auth password (generated when omitted; shown once)",
+)
+async def set_password(
+    station_id: str, body: PasswordChange, hub: Any = Depends(get_hub)
+) -> dict[str, Any]:
+    await _get_or_404(hub, station_id)
+    password = body.password or generate_authorization_key()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with hub.services.engine.begin() as conn:
+        await stations_repo.update_station(conn, station_id, password_hash=password_hash)
+    return {"stationId": station_id, "password": password}
+
+
+@router.delete("/stations/{station_id}/password", status_code=204, summary="Remove the password")
+async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
+    await _get_or_404(hub, station_id)
+    async with hub.services.engine.begin() as conn:
+        await stations_repo.update_station(conn, station_id, password_hash=None)
+
+
+@router.get("/stations/{station_id}/messages", summary="The station's OCPP message log")
+async def messages(
+    station_id: str,
+    limit: int = Query(200, ge=1, le=5000),
+    before_id: int | None = Query(None, alias="beforeId"),
+    action: str | None = None,
+    hub: Any = Depends(get_hub),
+) -> list[dict[str, Any]]:
+    await _get_or_404(hub, station_id)
+    async with hub.services.engine.connect() as conn:
+        entries = await messages_repo.list_messages(
+            conn, station_id, limit=limit, before_id=before_id, action=action
+        )
+    return [present.message(e) for e in entries]
+
+
+@router.get("/stations/{station_id}/configuration", summary="Configuration last read from it")
+async def configuration(station_id: str, hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
+    await _get_or_404(hub, station_id)
+    async with hub.services.engine.connect() as conn:
+        return present.rows(await stations_repo.get_configuration(conn, station_id))
+
+
+@router.get("/stations/{station_id}/status-history", summary="Connector status history")
+async def status_history(
+    station_id: str, limit: int = Query(200, ge=1, le=5000), hub: Any = Depends(get_hub)
+) -> list[dict[str, Any]]:
+    await _get_or_404(hub, station_id)
+    async with hub.services.engine.connect() as conn:
+        return present.rows(await stations_repo.status_history_for(conn, station_id, limit))
+
+
+@router.get(
+    "/stations/{station_id}/anomalies",
+    summary="StopTransactions and schema violations that were flagged (never refused)",
+)
+async def anomalies(station_id: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    await _get_or_404(hub, station_id)
+    async with hub.services.engine.connect() as conn:
+        stops = await transactions_repo.stop_anomalies_for(conn, station_id)
+        violations = await messages_repo.list_validation_events(conn, station_id)
+    return {"stopTransactions": present.rows(stops), "validation": present.rows(violations)}

@@ -1,0 +1,107 @@
+"""Transactions: list with filters, detail with meter values, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+
+from watthub.api import present
+from watthub.api.deps import get_hub, require_token
+from watthub.storage import transactions_repo
+
+router = APIRouter(tags=["transactions"], dependencies=[Depends(require_token)])
+
+CSV_COLUMNS = [
+    "id",
+    "station_id",
+    "connector_id",
+    "id_tag",
+    "id_tag_status",
+    "start_time",
+    "meter_start",
+    "stop_time",
+    "meter_stop",
+    "energy_wh",
+    "stop_reason",
+    "reservation_id",
+    "flags",
+]
+
+
+def _view(tx: dict[str, Any]) -> dict[str, Any]:
+    out = present.row(tx) or {}
+    out["energy_wh"] = (
+        tx["meter_stop"] - tx["meter_start"] if tx["meter_stop"] is not None else None
+    )
+    out["active"] = tx["stop_time"] is None
+    return out
+
+
+async def _query(hub: Any, **filters: Any) -> list[dict[str, Any]]:
+    async with hub.services.engine.connect() as conn:
+        return await transactions_repo.list_transactions(conn, **filters)
+
+
+@router.get("/transactions", summary="Transactions, newest first")
+async def list_transactions(
+    station_id: str | None = Query(None, alias="stationId"),
+    id_tag: str | None = Query(None, alias="idTag"),
+    active: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100, ge=1, le=10000),
+    offset: int = Query(0, ge=0),
+    hub: Any = Depends(get_hub),
+) -> list[dict[str, Any]]:
+    txs = await _query(
+        hub,
+        station_id=station_id,
+        id_tag=id_tag,
+        active=active,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return [_view(t) for t in txs]
+
+
+@router.get("/transactions.csv", summary="CSV export (same filters)")
+async def export_csv(
+    station_id: str | None = Query(None, alias="stationId"),
+    id_tag: str | None = Query(None, alias="idTag"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100000, ge=1, le=1000000),
+    hub: Any = Depends(get_hub),
+) -> Response:
+    txs = await _query(
+        hub, station_id=station_id, id_tag=id_tag, since=since, until=until, limit=limit
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for tx in txs:
+        writer.writerow(_view(tx))
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="transactions.csv"'},
+    )
+
+
+@router.get("/transactions/{transaction_id}", summary="One transaction with its meter values")
+async def get_transaction(transaction_id: int, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    async with hub.services.engine.connect() as conn:
+        tx = await transactions_repo.get_transaction(conn, transaction_id)
+        if tx is None:
+            raise HTTPException(404, f"Transaction {transaction_id} is unknown")
+        values = await transactions_repo.meter_values_for(conn, transaction_id=transaction_id)
+    out = _view(tx)
+    out["meterValues"] = present.rows(values)
+    return out

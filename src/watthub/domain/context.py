@@ -1,0 +1,39 @@
+"""What a handler may use: the station it talks to and the shared services."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watthub.config import Settings
+from watthub.gateway import StationGateway
+from watthub.storage.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from watthub.domain.events import EventBus
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    writer: BatchWriter
+    gateway: StationGateway
+    events: EventBus
+    # Registration status of the last boot, per connected station (Pending blocks remote start).
+    registration: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StationContext:
+    station_id: str
+    services: Services
+    station: dict[str, Any]
+    log: logging.LoggerAdapter[logging.Logger]
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings

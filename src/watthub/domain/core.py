@@ -1,0 +1,299 @@
+"""Core profile: the messages a station sends (OCPP 1.6 §4), answered per §4.2 of the reference.
+
+Transaction messages are answered only after their data is committed (``writer.run``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watthub.domain import events
+from watthub.domain.authorization import AuthRequest, decide
+from watthub.domain.context import StationContext
+from watthub.domain.registry import on
+from watthub.storage import stations_repo, transactions_repo
+from watthub.timeutil import now_ts, parse_ts, utcnow
+
+# Pending/Rejected: the interval is the minimum wait before the next BootNotification.
+BOOT_RETRY_INTERVAL = 60
+
+
+@on("BootNotification")
+async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    policy = ctx.station.get("boot_policy") or "Accepted"
+    if policy == "Accepted":
+        interval = ctx.station.get("heartbeat_interval") or ctx.settings.default_heartbeat_interval
+    else:
+        interval = BOOT_RETRY_INTERVAL
+    now = utcnow()
+    info = {
+        "vendor": p.get("chargePointVendor"),
+        "model": p.get("chargePointModel"),
+        "serial_number": p.get("chargePointSerialNumber"),
+        "charge_box_serial_number": p.get("chargeBoxSerialNumber"),
+        "firmware_version": p.get("firmwareVersion"),
+        "iccid": p.get("iccid"),
+        "imsi": p.get("imsi"),
+        "meter_type": p.get("meterType"),
+        "meter_serial_number": p.get("meterSerialNumber"),
+    }
+
+    async def store(conn: AsyncConnection) -> None:
+        await stations_repo.update_station(
+            conn,
+            ctx.station_id,
+            registration_status=policy,
+            last_boot_at=now,
+            last_seen_at=now,
+            **info,
+        )
+
+    await ctx.services.writer.run(store)
+    ctx.station.update(info, registration_status=policy)
+    ctx.services.registration[ctx.station_id] = policy
+    ctx.log.info(
+        "boot %s (%s %s, firmware %s)",
+        policy,
+        info["vendor"],
+        info["model"],
+        info["firmware_version"],
+    )
+    ctx.services.events.emit(events.STATION_BOOTED, station_id=ctx.station_id, status=policy)
+    return {"status": policy, "currentTime": now_ts(), "interval": int(interval)}
+
+
+@on("Heartbeat")
+async def heartbeat(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    return {"currentTime": now_ts()}
+
+
+@on("StatusNotification")
+async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    status_at = _timestamp(p.get("timestamp"))
+
+    async def store(conn: AsyncConnection) -> None:
+        await stations_repo.record_status(
+            conn,
+            ctx.station_id,
+            p["connectorId"],
+            p["status"],
+            p["errorCode"],
+            status_at,
+            info=p.get("info"),
+            vendor_id=p.get("vendorId"),
+            vendor_error_code=p.get("vendorErrorCode"),
+        )
+
+    await ctx.services.writer.run(store)
+    if p["errorCode"] != "NoError":
+        ctx.log.warning(
+            "connector %s %s with error %s", p["connectorId"], p["status"], p["errorCode"]
+        )
+    return {}
+
+
+@on("Authorize")
+async def authorize(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    async with ctx.services.engine.connect() as conn:
+        info, _tag = await decide(conn, AuthRequest(ctx.station_id, p["idTag"], "Authorize"))
+    return {"idTagInfo": info}
+
+
+@on("StartTransaction")
+async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    id_tag = p["idTag"]
+    request = AuthRequest(
+        ctx.station_id, id_tag, "StartTransaction", p["connectorId"], p.get("reservationId")
+    )
+    started = _timestamp(p.get("timestamp"))
+
+    async def store(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        # Decide inside the write so two concurrent starts with one tag see each other.
+        info, tag = await decide(conn, request)
+        if (
+            info["status"] == "Accepted"
+            and tag is not None
+            and not tag["allow_concurrent_tx"]
+            and await transactions_repo.has_open_transaction_for_tag(conn, tag["id_tag_norm"])
+        ):
+            info = {**info, "status": "ConcurrentTx"}
+        # A transactionId is returned whatever the verdict (TC_037_3): the station may already
+        # be charging offline and will stop with this id.
+        tx_id = await transactions_repo.insert_transaction(
+            conn,
+            station_id=ctx.station_id,
+            connector_id=p["connectorId"],
+            id_tag=id_tag,
+            id_tag_status=info["status"],
+            meter_start=p["meterStart"],
+            start_time=started,
+            reservation_id=p.get("reservationId"),
+        )
+        return tx_id, info
+
+    tx_id, info = await ctx.services.writer.run(store)
+    ctx.log.info(
+        "transaction %s started on connector %s by %s (%s)",
+        tx_id,
+        p["connectorId"],
+        id_tag,
+        info["status"],
+    )
+    ctx.services.events.emit(
+        events.TRANSACTION_STARTED,
+        station_id=ctx.station_id,
+        transaction_id=tx_id,
+        connector_id=p["connectorId"],
+        id_tag=id_tag,
+        status=info["status"],
+        reservation_id=p.get("reservationId"),
+        start_time=started,
+    )
+    return {"transactionId": tx_id, "idTagInfo": info}
+
+
+@on("StopTransaction")
+async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    tx_id = p["transactionId"]
+    stopped = _timestamp(p.get("timestamp"))
+    reason = p.get("reason") or "Local"  # absent reason means Local (spec §6.50)
+    id_tag = p.get("idTag")
+
+    async def store(conn: AsyncConnection) -> tuple[str, dict[str, Any] | None, int | None]:
+        tx = await transactions_repo.get_transaction(conn, tx_id)
+        outcome = "stopped"
+        if tx is None:
+            outcome = "unknown_transaction" if tx_id != -1 else "no_transaction_id"
+        elif tx["station_id"] != ctx.station_id:
+            outcome = "other_station"
+        elif tx["stop_time"] is not None:
+            outcome = "already_stopped"
+            await transactions_repo.add_flag(conn, tx_id, "repeated_stop")
+        else:
+            await transactions_repo.stop_transaction(
+                conn,
+                tx_id,
+                meter_stop=p["meterStop"],
+                stop_time=stopped,
+                stop_reason=reason,
+                stop_id_tag=id_tag,
+            )
+        if outcome != "stopped":
+            await transactions_repo.record_stop_anomaly(conn, ctx.station_id, tx_id, outcome, p)
+        linked = tx_id if outcome in ("stopped", "already_stopped") else None
+        connector = tx["connector_id"] if tx is not None else 0
+        await transactions_repo.insert_meter_values(
+            conn,
+            meter_rows(
+                ctx.station_id, connector, linked, p.get("transactionData") or [], "StopTransaction"
+            ),
+        )
+        info = None
+        if id_tag is not None:
+            info, _tag = await decide(conn, AuthRequest(ctx.station_id, id_tag, "StopTransaction"))
+        return outcome, info, connector
+
+    outcome, info, connector = await ctx.services.writer.run(store)
+    if outcome == "stopped":
+        ctx.log.info("transaction %s stopped (%s)", tx_id, reason)
+        ctx.services.events.emit(
+            events.TRANSACTION_STOPPED,
+            station_id=ctx.station_id,
+            transaction_id=tx_id,
+            connector_id=connector,
+            reason=reason,
+        )
+    else:
+        # Answered all the same: a station must never be blocked by our bookkeeping (spec §4.10).
+        ctx.log.warning("StopTransaction for transaction %s flagged: %s", tx_id, outcome)
+    answer: dict[str, Any] = {}
+    if info is not None:
+        answer["idTagInfo"] = info
+    return answer
+
+
+@on("MeterValues")
+async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    rows = meter_rows(
+        ctx.station_id, p["connectorId"], p.get("transactionId"), p["meterValue"], "MeterValues"
+    )
+
+    async def store(conn: AsyncConnection) -> None:
+        await transactions_repo.insert_meter_values(conn, rows)
+
+    await ctx.services.writer.run(store)
+    return {}
+
+
+VendorHandler = Callable[[StationContext, str | None, Any], Awaitable[dict[str, Any]]]
+VENDOR_HANDLERS: dict[str, VendorHandler] = {}
+
+
+def register_vendor(vendor_id: str, handler: VendorHandler) -> None:
+    """Handle DataTransfer.req for ``vendor_id``. The handler gets (context, messageId, data) and
+    returns the DataTransfer.conf payload ({"status": ..., "data": ...})."""
+    VENDOR_HANDLERS[vendor_id] = handler
+
+
+async def _watthub_vendor(ctx: StationContext, message_id: str | None, data: Any) -> dict[str, Any]:
+    # A built-in vendor so the mechanism can be seen working: messageId "Echo" echoes data.
+    if message_id == "Echo":
+        answer: dict[str, Any] = {"status": "Accepted"}
+        if data is not None:
+            answer["data"] = data
+        return answer
+    return {"status": "UnknownMessageId"}
+
+
+register_vendor("org.watthub", _watthub_vendor)
+
+
+@on("DataTransfer")
+async def data_transfer(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    handler = VENDOR_HANDLERS.get(p["vendorId"])
+    if handler is None:
+        return {"status": "UnknownVendorId"}
+    return await handler(ctx, p.get("messageId"), p.get("data"))
+
+
+def meter_rows(
+    station_id: str,
+    connector_id: int,
+    transaction_id: int | None,
+    meter_value: list[dict[str, Any]],
+    source: str,
+) -> list[dict[str, Any]]:
+    rows = []
+    for mv in meter_value:
+        ts = _timestamp(mv.get("timestamp"))
+        for sv in mv.get("sampledValue") or ():
+            rows.append(
+                {
+                    "station_id": station_id,
+                    "connector_id": connector_id,
+                    "transaction_id": transaction_id,
+                    "timestamp": ts,
+                    "value": str(sv.get("value")),
+                    "measurand": sv.get("measurand", "Energy.Active.Import.Register"),
+                    "phase": sv.get("phase"),
+                    "unit": sv.get("unit"),
+                    "context": sv.get("context", "Sample.Periodic"),
+                    "location": sv.get("location"),
+                    "format": sv.get("format"),
+                    "source": source,
+                }
+            )
+    return rows
+
+
+def _timestamp(value: str | None) -> datetime:
+    """The station's timestamp, or the receive time when absent or unreadable (lenient mode)."""
+    if value:
+        try:
+            return parse_ts(value)
+        except ValueError:
+            pass
+    return utcnow()

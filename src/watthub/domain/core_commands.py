@@ -1,0 +1,42 @@
+"""Bookkeeping around Core commands: what the station reports back is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watthub.domain.context import Services
+from watthub.domain.registry import after_command
+from watthub.storage import stations_repo
+
+
+@after_command("GetConfiguration")
+async def store_configuration(
+    services: Services, station_id: str, sent: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    async def op(conn: AsyncConnection) -> None:
+        await stations_repo.store_configuration(
+            conn,
+            station_id,
+            answer.get("configurationKey") or [],
+            answer.get("unknownKey") or [],
+            replace_all=not sent.get("key"),
+        )
+
+    await services.writer.run(op)
+
+
+@after_command("ChangeConfiguration")
+async def remember_changed_value(
+    services: Services, station_id: str, sent: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    if answer.get("status") not in ("Accepted", "RebootRequired"):
+        return
+    if sent["key"] == "AuthorizationKey":
+        return  # a secret: never stored in clear
+
+    async def op(conn: AsyncConnection) -> None:
+        await stations_repo.set_configuration_value(conn, station_id, sent["key"], sent["value"])
+
+    await services.writer.run(op)

@@ -1,0 +1,49 @@
+"""A tiny in-process event bus so feature modules can react to core events (a transaction
+started or stopped, a station booted) without the core knowing about them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[..., Awaitable[None]]
+
+TRANSACTION_STARTED = "transaction_started"
+TRANSACTION_STOPPED = "transaction_stopped"
+STATION_BOOTED = "station_booted"
+STATION_CONNECTED = "station_connected"
+STATION_DISCONNECTED = "station_disconnected"
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def subscribe(self, event: str, listener: Listener) -> None:
+        self._listeners[event].append(listener)
+
+    def emit(self, event: str, **data: Any) -> None:
+        """Run listeners in their own tasks: a listener may send commands to the very station
+        whose message is being handled, which must not block (or deadlock) that handler."""
+        for listener in self._listeners.get(event, ()):
+            task = asyncio.create_task(self._safe(listener, event, data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _safe(self, listener: Listener, event: str, data: dict[str, Any]) -> None:
+        try:
+            await listener(**data)
+        except Exception:
+            log.exception(
+                "listener %s for %s failed", getattr(listener, "__name__", listener), event
+            )
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

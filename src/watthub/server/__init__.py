@@ -1,0 +1,1 @@
+"""The OCPP-J WebSocket endpoint: handshake, one session per connected station."""

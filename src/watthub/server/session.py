@@ -1,0 +1,258 @@
+"""One station connection: reads frames, answers the station's CALLs, carries our CALLs.
+
+Frames are read by the connection's own task; the station's CALLs are handled in order by a
+worker task that exists only while there is work, so CALLRESULTs for our calls are read even while
+a handler waits for the database, and a handler can never deadlock on a call to its own station."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from watthub.domain.context import Services, StationContext
+from watthub.domain.registry import HANDLERS
+from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.ocppj import frames, schemas
+from watthub.ocppj.errors import ErrorCode, OcppError
+from watthub.ocppj.rpc import PendingCalls
+from watthub.server.message_log import MessageLogger
+from watthub.storage import messages_repo
+
+logger = logging.getLogger("watthub.station")
+
+
+class StationLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs.setdefault("extra", {})["station"] = self.extra["station"]  # type: ignore[index]
+        return f"[{self.extra['station']}] {msg}", kwargs  # type: ignore[index]
+
+
+class StationSession:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        station_id: str,
+        station: dict[str, Any],
+        services: Services,
+        message_log: MessageLogger,
+    ) -> None:
+        self.ws = ws
+        self.station_id = station_id
+        self.services = services
+        self.log = StationLog(logger, {"station": station_id})
+        self.ctx = StationContext(station_id, services, station, self.log)
+        self.last_seen = time.time()
+        self.connected_at = self.last_seen
+        self.validation_errors = 0
+        self._message_log = message_log
+        self._pending = PendingCalls()
+        self._call_lock = asyncio.Lock()
+        self._inbox: deque[frames.Call] = deque()
+        self._in_progress: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._max_inbox = services.settings.max_inbound_queue
+
+    @property
+    def lenient(self) -> bool:
+        return self.ctx.station.get("validation_policy") == "lenient"
+
+    async def run(self) -> None:
+        try:
+            while True:
+                data = await self.ws.recv(decode=False)
+                self.last_seen = time.time()
+                await self._on_frame(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._closed = True
+            self._pending.fail_all(StationNotConnected(f"Station {self.station_id} disconnected"))
+            if self._worker is not None:
+                # Let the message in hand finish: its data may already be committed.
+                await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def close(self, reason: str, code: int = 1000) -> None:
+        self._closed = True
+        await self.ws.close(code, reason[:120])
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    async def _on_frame(self, data: bytes) -> None:
+        try:
+            frame = frames.parse_frame(data)
+        except frames.FrameError as exc:
+            self._message_log.record(self.station_id, "in", 0, None, exc.message_id, data)
+            self.log.warning("bad frame: %s", exc.description)
+            if exc.message_id is not None:
+                await self._send(
+                    frames.encode_error(exc.message_id, exc.code, exc.description),
+                    frames.CALLERROR,
+                    None,
+                    exc.message_id,
+                )
+            return
+        if frame is None:
+            self._message_log.record(self.station_id, "in", 0, None, None, data)
+            self.log.warning("ignored a frame with an unknown message type")
+            return
+        if isinstance(frame, frames.Call):
+            self._message_log.record(
+                self.station_id, "in", frames.CALL, frame.action, frame.message_id, data
+            )
+            self._enqueue(frame)
+            return
+        pending = self._pending.resolve(frame.message_id, frame)
+        kind = frames.CALLRESULT if isinstance(frame, frames.CallResult) else frames.CALLERROR
+        action = pending.action if pending is not None else None
+        self._message_log.record(self.station_id, "in", kind, action, frame.message_id, data)
+        if pending is None:
+            self.log.warning("dropped a late or unknown answer (message id %s)", frame.message_id)
+
+    def _enqueue(self, call: frames.Call) -> None:
+        if call.message_id in self._in_progress:
+            # OCPP-J §4.2.3: a call with the same id is being handled already.
+            self._spawn(
+                self._send(
+                    frames.encode_error(
+                        call.message_id,
+                        ErrorCode.PROTOCOL_ERROR,
+                        "A call with this message id is being handled already",
+                    ),
+                    frames.CALLERROR,
+                    call.action,
+                    call.message_id,
+                )
+            )
+            return
+        if len(self._inbox) >= self._max_inbox:
+            self.log.warning(
+                "more than %d unanswered calls queued: disconnecting a flooding station",
+                self._max_inbox,
+            )
+            self._inbox.clear()
+            self._spawn(self.close("inbound queue limit exceeded", 1008))
+            return
+        self._in_progress.add(call.message_id)
+        self._inbox.append(call)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _work(self) -> None:
+        try:
+            while self._inbox:
+                call = self._inbox.popleft()
+                try:
+                    reply, kind = await self._handle(call)
+                finally:
+                    self._in_progress.discard(call.message_id)
+                try:
+                    await self._send(reply, kind, call.action, call.message_id)
+                except ConnectionClosed:
+                    self.log.info("connection closed before the %s answer was sent", call.action)
+        finally:
+            self._worker = None
+
+    async def _handle(self, call: frames.Call) -> tuple[bytes, int]:
+        try:
+            if call.action not in schemas.known_actions():
+                raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"Unknown action {call.action}")
+            handler = HANDLERS.get(call.action)
+            if handler is None:
+                raise OcppError(
+                    ErrorCode.NOT_SUPPORTED,
+                    f"{call.action} is not supported by this central system",
+                )
+            try:
+                schemas.validate(call.action, call.payload)
+            except OcppError as exc:
+                if not self.lenient:
+                    raise
+                self._note_violation(call.action, exc)
+            try:
+                result = await handler(self.ctx, call.payload)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if not self.lenient:
+                    raise
+                raise OcppError(
+                    ErrorCode.FORMATION_VIOLATION, f"Payload could not be processed: {exc!r}"
+                ) from exc
+            return frames.encode_result(call.message_id, result), frames.CALLRESULT
+        except OcppError as exc:
+            self.log.info("%s answered with %s: %s", call.action, exc.code, exc.description)
+            return (
+                frames.encode_error(call.message_id, exc.code, exc.description, exc.details),
+                frames.CALLERROR,
+            )
+        except Exception:
+            # Never leave a station without an answer; it will retry transaction messages.
+            self.log.exception("handling %s failed", call.action)
+            return (
+                frames.encode_error(
+                    call.message_id, ErrorCode.INTERNAL_ERROR, "The central system failed"
+                ),
+                frames.CALLERROR,
+            )
+
+    def _note_violation(self, action: str, exc: OcppError) -> None:
+        self.validation_errors += 1
+        self.log.warning("lenient: %s violates the schema (%s), processing anyway", action, exc)
+        error = f"{exc.code}: {exc.description}"
+        station_id = self.station_id
+
+        async def op(conn: Any) -> None:
+            await messages_repo.insert_validation_event(conn, station_id, action, error)
+
+        self.services.writer.post(op)
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    async def _send(self, frame: bytes, kind: int, action: str | None, message_id: str) -> None:
+        self._message_log.record(self.station_id, "out", kind, action, message_id, frame)
+        await self.ws.send(frame, text=True)
+
+    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a CALL and wait for its answer. One outstanding CALL per station (OCPP-J §4.1.1);
+        this method owns the timeout, and a late answer is dropped by id, never matched."""
+        async with self._call_lock:
+            if self._closed:
+                raise StationNotConnected(f"Station {self.station_id} is not connected")
+            pending = self._pending.open(action)
+            try:
+                try:
+                    await self._send(
+                        frames.encode_call(pending.message_id, action, payload),
+                        frames.CALL,
+                        action,
+                        pending.message_id,
+                    )
+                except ConnectionClosed as exc:
+                    raise StationNotConnected(f"Station {self.station_id} disconnected") from exc
+                try:
+                    async with asyncio.timeout(timeout):
+                        outcome = await pending.future
+                except TimeoutError:
+                    self.log.warning("%s timed out after %.0f s", action, timeout)
+                    raise StationTimeout(
+                        f"Station {self.station_id} did not answer {action} within {timeout:g} s"
+                    ) from None
+            finally:
+                self._pending.close(pending.message_id)
+        if isinstance(outcome, frames.CallError):
+            raise StationCallError(outcome.code, outcome.description, outcome.details)
+        problem = schemas.problems(action, outcome.payload, response=True)
+        if problem is not None:
+            self.log.warning("%s answer violates the schema: %s", action, problem)
+        return outcome.payload

@@ -1,0 +1,204 @@
+"""The OCPP-J endpoint ``ws://HOST:PORT/<prefix>/{chargePointId}``.
+
+Everything that can refuse a station happens before the WebSocket upgrade, with a plain HTTP
+status: 404 for an unknown path or identity, 401 for bad credentials, 400 when ``ocpp1.6`` is not
+offered (TC_088). TLS (security profiles 2/3) plugs in as an ``ssl`` context on the same server."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import socket
+import ssl
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from watthub.domain import events
+from watthub.domain.context import Services
+from watthub.security.passwords import parse_basic_auth, verify_station_password
+from watthub.server.message_log import MessageLogger
+from watthub.server.registry import SessionRegistry
+from watthub.server.session import StationSession
+from watthub.storage import stations_repo
+from watthub.timeutil import utcnow
+
+log = logging.getLogger("watthub.ocpp")
+
+SUBPROTOCOL = "ocpp1.6"
+
+
+def _plain(status: http.HTTPStatus, text: str, extra: dict[str, str] | None = None) -> Response:
+    body = (text + "\n").encode()
+    headers = Headers(
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
+    for key, value in (extra or {}).items():
+        headers[key] = value
+    return Response(status.value, status.phrase, headers, body)
+
+
+class OcppServer:
+    def __init__(self, services: Services, registry: SessionRegistry, node_id: str) -> None:
+        self.services = services
+        self.registry = registry
+        self.node_id = node_id
+        self.message_log = MessageLogger(services.writer, services.settings.message_log)
+        self._prefix = "/" + services.settings.ocpp_path.strip("/")
+        self._server: Server | None = None
+        self._stations: dict[int, dict[str, Any]] = {}
+
+    async def start(
+        self, sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        s = self.services.settings
+        kwargs: dict[str, Any] = {
+            "subprotocols": [SUBPROTOCOL],
+            "process_request": self._process_request,
+            "compression": None,  # 14 KiB instead of 64 KiB per connection; frames are small
+            "max_size": s.max_frame_size,
+            "max_queue": 4,
+            "ping_interval": s.ping_interval or None,
+            "ping_timeout": s.ping_timeout or None,
+            "ssl": ssl_context,
+            "server_header": "WattHub",
+        }
+        if sock is not None:
+            self._server = await serve(self._handle, sock=sock, **kwargs)
+        else:
+            self._server = await serve(
+                self._handle, s.ocpp_host, s.ocpp_port, backlog=4096, **kwargs
+            )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+
+    def _identity(self, path: str) -> str | None:
+        path = path.split("?", 1)[0]
+        if not path.startswith(self._prefix + "/"):
+            return None
+        identity = unquote(path[len(self._prefix) + 1 :])
+        if not identity or "/" in identity or len(identity) > 255:
+            return None
+        return identity
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        station_id = self._identity(request.path)
+        if station_id is None:
+            return _plain(http.HTTPStatus.NOT_FOUND, "Not an OCPP endpoint")
+        offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
+            log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)
+            return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
+        async with self.services.engine.connect() as conn:
+            station = await stations_repo.get_station(conn, station_id)
+        if station is None:
+            if not self.services.settings.auto_register:
+                log.warning("[%s] refused: unknown station", station_id)
+                return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
+            station = await self._auto_register(station_id)
+        if station["password_hash"]:
+            credentials = parse_basic_auth(request.headers.get("Authorization"))
+            # Same answer whatever was wrong: never reveal which part failed.
+            ok = (
+                credentials is not None
+                and credentials[0] == station_id
+                and await asyncio.to_thread(
+                    verify_station_password, credentials[1], station["password_hash"]
+                )
+            )
+            if not ok:
+                log.warning("[%s] refused: authentication failed", station_id)
+                return _plain(
+                    http.HTTPStatus.UNAUTHORIZED,
+                    "Authentication required",
+                    {"WWW-Authenticate": 'Basic realm="WattHub OCPP", charset="UTF-8"'},
+                )
+        self._stations[id(connection)] = station
+        return None
+
+    async def _auto_register(self, station_id: str) -> dict[str, Any]:
+        policy = self.services.settings.auto_register_policy
+
+        async def op(conn: AsyncConnection) -> dict[str, Any]:
+            existing = await stations_repo.get_station(conn, station_id)
+            if existing is not None:
+                return existing
+            return await stations_repo.create_station(conn, station_id, boot_policy=policy)
+
+        station = await self.services.writer.run(op)
+        log.info("[%s] auto-registered (boot policy %s)", station_id, policy)
+        return station
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        station = self._stations.pop(id(ws))
+        station_id = station["id"]
+        session = StationSession(ws, station_id, station, self.services, self.message_log)
+        previous = self.registry.put(session)
+        if previous is not None:
+            log.info("[%s] new connection replaces the previous one", station_id)
+            await previous.close("replaced by a new connection")
+        peer = ws.remote_address[0] if ws.remote_address else "?"
+        log.info("[%s] connected from %s", station_id, peer)
+        self._mark_connected(station_id, True)
+        self.services.events.emit(events.STATION_CONNECTED, station_id=station_id)
+        try:
+            await session.run()
+        finally:
+            self.registry.remove(session)
+            if self.registry.get(station_id) is None:
+                self.services.registration.pop(station_id, None)
+                self._mark_connected(station_id, False, session.last_seen)
+            log.info(
+                "[%s] disconnected (code %s)",
+                station_id,
+                ws.close_code if ws.close_code is not None else "none",
+            )
+            self.services.events.emit(events.STATION_DISCONNECTED, station_id=station_id)
+
+    def _mark_connected(
+        self, station_id: str, connected: bool, last_seen: float | None = None
+    ) -> None:
+        now = utcnow()
+        node = self.node_id
+
+        async def op(conn: AsyncConnection) -> None:
+            if connected:
+                await stations_repo.update_station(
+                    conn, station_id, connected_since=now, connected_node=node, last_seen_at=now
+                )
+            else:
+                await stations_repo.update_station(
+                    conn, station_id, connected_since=None, connected_node=None, last_seen_at=now
+                )
+
+        self.services.writer.post(op)
+
+    async def flush_last_seen(self) -> None:
+        """Write the last-seen time of connected stations (kept in memory between flushes)."""
+        from datetime import UTC, datetime
+
+        seen = {s.station_id: datetime.fromtimestamp(s.last_seen, UTC) for s in self.registry.all()}
+        if not seen:
+            return
+
+        async def op(conn: AsyncConnection) -> None:
+            for station_id, at in seen.items():
+                await stations_repo.update_station(conn, station_id, last_seen_at=at)
+
+        self.services.writer.post(op)

@@ -1,0 +1,208 @@
+"""Table definitions (SQLAlchemy Core: the hot path builds plain statements, no ORM unit of work).
+
+Every schema change goes through an Alembic migration in ``storage/migrations/versions``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("password_hash", String(255)),
+    Column("boot_policy", String(16), nullable=False, server_default="Accepted"),
+    Column("heartbeat_interval", Integer),
+    Column("validation_policy", String(16), nullable=False, server_default="strict"),
+    Column("security_profile", Integer, nullable=False, server_default="1"),
+    Column("registration_status", String(16)),
+    Column("vendor", String(20)),
+    Column("model", String(20)),
+    Column("serial_number", String(25)),
+    Column("charge_box_serial_number", String(25)),
+    Column("firmware_version", String(50)),
+    Column("iccid", String(20)),
+    Column("imsi", String(20)),
+    Column("meter_type", String(25)),
+    Column("meter_serial_number", String(25)),
+    Column("last_boot_at", TS),
+    Column("last_seen_at", TS),
+    Column("connected_since", TS),
+    Column("connected_node", String(64)),
+    Column("created_at", TS, nullable=False),
+)
+
+connectors = Table(
+    "connectors",
+    metadata,
+    Column(
+        "station_id", String(255), ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(32)),
+    Column("error_code", String(32)),
+    Column("info", String(50)),
+    Column("vendor_id", String(255)),
+    Column("vendor_error_code", String(50)),
+    Column("status_at", TS),
+    Column("updated_at", TS),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False, index=True),
+    Column("connector_id", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("error_code", String(32), nullable=False),
+    Column("info", String(50)),
+    Column("vendor_id", String(255)),
+    Column("vendor_error_code", String(50)),
+    Column("status_at", TS, nullable=False),
+    Column("received_at", TS, nullable=False),
+)
+
+id_tags = Table(
+    "id_tags",
+    metadata,
+    Column("id_tag", String(20), primary_key=True),
+    # idTags compare case-insensitively (spec §7.28, errata §3.74); this column is unique.
+    Column("id_tag_norm", String(20), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, server_default="Accepted"),
+    Column("expiry_date", TS),
+    Column("parent_id_tag", String(20)),
+    Column("allow_concurrent_tx", Boolean, nullable=False, server_default="0"),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("id_tag", String(20), nullable=False),
+    Column("id_tag_status", String(16), nullable=False),
+    Column("meter_start", BigInteger, nullable=False),
+    Column("start_time", TS, nullable=False),
+    Column("reservation_id", Integer),
+    Column("meter_stop", BigInteger),
+    Column("stop_time", TS),
+    Column("stop_reason", String(32)),
+    Column("stop_id_tag", String(20)),
+    # Anomalies seen while processing (repeated stop, unknown id, ...): flagged, never fatal.
+    Column("flags", Text, nullable=False, server_default=""),
+    Column("created_at", TS, nullable=False),
+    Column("stop_received_at", TS),
+    Index("ix_transactions_station_start", "station_id", "start_time"),
+    Index("ix_transactions_open", "stop_time", "station_id"),
+)
+
+meter_values = Table(
+    "meter_values",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("transaction_id", BigInteger, index=True),
+    Column("timestamp", TS, nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("measurand", String(64)),
+    Column("phase", String(8)),
+    Column("unit", String(16)),
+    Column("context", String(32)),
+    Column("location", String(16)),
+    Column("format", String(16)),
+    Column("source", String(24), nullable=False, server_default="MeterValues"),
+    Index("ix_meter_values_station_ts", "station_id", "timestamp"),
+)
+
+stop_anomalies = Table(
+    "stop_anomalies",
+    metadata,
+    # StopTransactions that matched no usable transaction (unknown id, -1, ...): kept for audit.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False, index=True),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", TS, nullable=False),
+)
+
+message_log = Table(
+    "message_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False),
+    Column("direction", String(3), nullable=False),  # "in" (from station) / "out"
+    Column("message_type", Integer, nullable=False),
+    Column("action", String(64)),
+    Column("message_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_message_log_station_created", "station_id", "created_at"),
+)
+
+station_configuration = Table(
+    "station_configuration",
+    metadata,
+    Column(
+        "station_id", String(255), ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(50), primary_key=True),
+    Column("value", Text),
+    Column("readonly", Boolean),
+    Column("known", Boolean, nullable=False, server_default="1"),
+    Column("updated_at", TS, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS),
+)
+
+validation_events = Table(
+    "validation_events",
+    metadata,
+    # Schema violations let through under the lenient policy: logged and counted.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(255), nullable=False, index=True),
+    Column("action", String(64), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)

@@ -1,0 +1,71 @@
+"""Id tags (authorization identifiers), compared case-insensitively."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watthub.storage.tables import id_tags
+from watthub.storage.upsert import upsert
+from watthub.timeutil import utcnow
+
+TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+
+
+def normalize(id_tag: str) -> str:
+    return id_tag.casefold()
+
+
+async def get_tag(conn: AsyncConnection, id_tag: str) -> dict[str, Any] | None:
+    result = await conn.execute(select(id_tags).where(id_tags.c.id_tag_norm == normalize(id_tag)))
+    row = result.first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def list_tags(conn: AsyncConnection) -> list[dict[str, Any]]:
+    result = await conn.execute(select(id_tags).order_by(id_tags.c.id_tag))
+    return [dict(r._mapping) for r in result]
+
+
+async def put_tag(
+    conn: AsyncConnection,
+    id_tag: str,
+    status: str = "Accepted",
+    expiry_date: datetime | None = None,
+    parent_id_tag: str | None = None,
+    allow_concurrent_tx: bool = False,
+    note: str = "",
+) -> dict[str, Any]:
+    """Create or replace a tag (keyed case-insensitively)."""
+    now = utcnow()
+    existing = await get_tag(conn, id_tag)
+    values = {
+        "status": status,
+        "expiry_date": expiry_date,
+        "parent_id_tag": parent_id_tag,
+        "allow_concurrent_tx": allow_concurrent_tx,
+        "note": note,
+        "updated_at": now,
+    }
+    if existing is not None:
+        await conn.execute(
+            id_tags.update().where(id_tags.c.id_tag_norm == normalize(id_tag)).values(**values)
+        )
+    else:
+        await upsert(
+            conn,
+            id_tags,
+            {"id_tag": id_tag, "id_tag_norm": normalize(id_tag), "created_at": now, **values},
+            keys=["id_tag"],
+        )
+    tag = await get_tag(conn, id_tag)
+    assert tag is not None
+    return tag
+
+
+async def delete_tag(conn: AsyncConnection, id_tag: str) -> bool:
+    result = await conn.execute(delete(id_tags).where(id_tags.c.id_tag_norm == normalize(id_tag)))
+    return result.rowcount > 0
