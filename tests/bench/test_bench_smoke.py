@@ -38,6 +38,7 @@ SMALL = dict(
     mix_step_seconds=2.0,
     timeout=20.0,
     max_seconds=300.0,
+    noise_retries=0,  # no repeats of disturbed windows: the smoke run checks plumbing, not speed
     quiet=True,
 )
 

@@ -124,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a step whose p99 exceeds this is not sustained",
     )
     r.add_argument(
+        "--max-noise-pct",
+        type=float,
+        default=d.max_noise_pct,
+        help="repeat a mix step / hold window when other processes used more CPU than this "
+        "(%% of one core)",
+    )
+    r.add_argument("--noise-retries", type=int, default=d.noise_retries)
+    r.add_argument(
         "--meter-per-tx",
         type=int,
         default=d.meter_per_tx,
@@ -183,6 +191,8 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         mix_step_seconds=args.mix_step_seconds,
         mix_max_p99_ms=args.mix_max_p99_ms,
         meter_per_tx=args.meter_per_tx,
+        max_noise_pct=args.max_noise_pct,
+        noise_retries=args.noise_retries,
         probe_url=args.probe_url,
         probe_interval=args.probe_interval,
         db_url=args.db_url,

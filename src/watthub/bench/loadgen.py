@@ -417,6 +417,35 @@ class Worker:
             "server_calls": self.server_calls,
         }
 
+    async def cmd_warmup(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Put every station at a random point of its session cycle (not measured).
+
+        Without this all stations would start the mix with the same action. A station placed
+        inside a transaction first sends an (unmeasured) StartTransaction to get a transactionId.
+        """
+        actions = [a for a, _ in self.cycle]
+        start_idx = actions.index("StartTransaction")
+        stop_idx = actions.index("StopTransaction")
+        counts = {"started": 0, "errors": 0}
+        sem = asyncio.Semaphore(int(cmd.get("concurrency", 100)))
+
+        async def one(st: Station) -> None:
+            st.cycle_pos = random.randrange(len(self.cycle))
+            if not (start_idx < st.cycle_pos <= stop_idx) or st.ws is None:
+                return
+            async with sem:
+                try:
+                    msg = await self.call(st, self.frame_for(st, "StartTransaction", None))
+                except (CallTimeout, ConnectionLost):
+                    counts["errors"] += 1
+                    return
+            payload = msg[2] if msg[0] == 3 and isinstance(msg[2], dict) else {}
+            st.tx = int(payload.get("transactionId", 0))
+            counts["started"] += 1
+
+        await asyncio.gather(*(one(st) for st in self.stations))
+        return counts
+
     async def cmd_close(self, cmd: dict[str, Any]) -> dict[str, Any]:
         async def one(st: Station) -> None:
             if st.ws is not None:

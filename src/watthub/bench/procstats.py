@@ -47,10 +47,10 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` and its descendants, in seconds."""
+def cpu_seconds(pid: int, tree: bool = True) -> float:
+    """utime + stime of ``pid`` (and its descendants unless ``tree=False``), in seconds."""
     ticks = 0
-    for p in process_tree(pid):
+    for p in process_tree(pid) if tree else [pid]:
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
         except OSError:
@@ -61,15 +61,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_cpu_seconds() -> float:
-    """Busy CPU seconds of the whole machine (all cores) from /proc/stat (non-idle, non-iowait)."""
+    """CPU seconds that processes used on the whole machine (all cores), from /proc/stat."""
     try:
         with open("/proc/stat") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
     except OSError:
         return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
-    return busy / CLK_TCK
+    # user + nice + system: time charged to processes. irq/softirq (loopback packet processing
+    # of our own traffic, mostly) and steal are left out, so "other" means other processes.
+    return sum(fields[:3]) / CLK_TCK
 
 
 class CpuWindow:
@@ -89,14 +89,14 @@ class CpuWindow:
         self.s0 = cpu_seconds(server_pid)
         self.g0 = sum(cpu_seconds(p) for p in generator_pids)
         self.m0 = machine_cpu_seconds()
-        self.me0 = cpu_seconds(os.getpid())
+        self.me0 = cpu_seconds(os.getpid(), tree=False)
 
     def stop(self) -> dict[str, float]:
         dt = max(self._time() - self.t0, 1e-9)
         s = cpu_seconds(self.server_pid) - self.s0
         g = sum(cpu_seconds(p) for p in self.generator_pids) - self.g0
         m = machine_cpu_seconds() - self.m0
-        me = cpu_seconds(os.getpid()) - self.me0
+        me = cpu_seconds(os.getpid(), tree=False) - self.me0
         return {
             "window_s": round(dt, 3),
             "server_cpu_pct": round(100 * s / dt, 1),

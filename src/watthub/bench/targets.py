@@ -199,29 +199,29 @@ def write_tags_csv(path: Path, count: int = F.ID_TAG_COUNT) -> Path:
 
 
 def _import_tags(target: ServerTarget) -> None:
+    """Migrate the database and import the generator's id tags (``watthub tag import``)."""
     assert target.workdir is not None
     csv = write_tags_csv(target.workdir / "bench-tags.csv")
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "watthub", "tag", "import", str(csv)],
-            env=target.env,
-            capture_output=True,
-            timeout=120,
-            cwd=str(target.workdir),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        print(
-            f"[bench] {target.name}: tag import timed out; unknown tags answer Invalid",
-            file=sys.stderr,
-        )
+    for args in (["db", "upgrade"], ["tag", "import", str(csv)]):
+        what = " ".join(args[:2])
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "watthub", *args],
+                env=target.env,
+                capture_output=True,
+                timeout=120,
+                cwd=str(target.workdir),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            err = "timed out"
+        else:
+            if proc.returncode == 0:
+                continue
+            err = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-400:]
+        msg = f"`watthub {what}` failed ({err}); unknown tags answer Invalid"
+        print(f"[bench] {target.name}: {msg}", file=sys.stderr)
         return
-    if proc.returncode != 0:
-        err = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-400:]
-        print(
-            f"[bench] {target.name}: tag import failed ({err}); unknown tags answer Invalid",
-            file=sys.stderr,
-        )
 
 
 def watthub_target(
