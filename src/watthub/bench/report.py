@@ -236,9 +236,10 @@ def plot(results: dict[str, Any], out: Path) -> Path:
     if not drawn:
         raise RuntimeError("no mix results to plot")
     m = results["meta"]
-    ax.set_xlabel("achieved throughput (OCPP messages/s, CALL + CALLRESULT)")
+    ax.set_xlabel("achieved throughput (OCPP messages/s, CALL + CALLRESULT; log scale)")
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_yscale("log")
+    ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(
         f"Mixed OCPP 1.6J load: latency vs throughput\n"
