@@ -298,6 +298,7 @@ def run_hold(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> d
         "other_cpu_pct": cpu["other_cpu_pct"],
         "window_attempts": attempts,
         "heartbeats_ok": sum(r["ok"] for r in idle),
+        "heartbeats_per_s": round(sum(r["ok"] for r in idle) / max(cpu["window_s"], 1e-9), 1),
         "heartbeat_errors": sum(r["errors"] for r in idle),
         "heartbeat_timeouts": sum(r["timeouts"] for r in idle),
         "heartbeat_latency": summarize_ms(hb),
