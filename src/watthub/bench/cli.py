@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="WATTHUB_DATABASE_URL for the watthub target (default: SQLite in workdir)",
     )
+    r.add_argument(
+        "--watthub-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the watthub target, e.g. WATTHUB_MESSAGE_LOG=false (repeatable)",
+    )
     r.add_argument("--workdir", default=None, help="server logs and databases (default: temp dir)")
     r.add_argument(
         "--max-seconds",
@@ -196,6 +203,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         probe_url=args.probe_url,
         probe_interval=args.probe_interval,
         db_url=args.db_url,
+        watthub_env=dict(kv.split("=", 1) for kv in args.watthub_env if "=" in kv),
         workdir=args.workdir,
         max_seconds=args.max_seconds,
         quiet=args.quiet,

@@ -56,6 +56,7 @@ class BenchConfig:
     probe_url: str | None = None
     probe_interval: float = 0.05
     db_url: str | None = None
+    watthub_env: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
     max_seconds: float = 1800.0
     seed: int = 1
@@ -557,7 +558,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
             raise BenchError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
         workdir = base / name
         workdir.mkdir(parents=True, exist_ok=True)
-        target = TARGETS[name](workdir, server_loop=cfg.server_loop, db_url=cfg.db_url)
+        target = TARGETS[name](
+            workdir, server_loop=cfg.server_loop, db_url=cfg.db_url, extra_env=cfg.watthub_env
+        )
         tres: dict[str, Any] = {"description": target.description, "info": target.info}
         results["targets"][name] = tres
         if target.prepare is not None:

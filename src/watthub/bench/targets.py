@@ -225,7 +225,11 @@ def _import_tags(target: ServerTarget) -> None:
 
 
 def watthub_target(
-    workdir: Path, db_url: str | None = None, import_tags: bool = True, **_: object
+    workdir: Path,
+    db_url: str | None = None,
+    import_tags: bool = True,
+    extra_env: dict[str, str] | None = None,
+    **_: object,
 ) -> ServerTarget:
     port = free_port()
     api_port = free_port()
@@ -239,6 +243,7 @@ def watthub_target(
             "WATTHUB_AUTO_REGISTER": "true",
             "WATTHUB_AUTO_MIGRATE": "true",
             "WATTHUB_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
     )
     return ServerTarget(
@@ -253,7 +258,7 @@ def watthub_target(
         workdir=workdir,
         prepare=_import_tags if import_tags else None,
         startup_timeout=90.0,
-        info={"database": url.split("://", 1)[0]},
+        info={"database": url.split("://", 1)[0], **(extra_env or {})},
     )
 
 
