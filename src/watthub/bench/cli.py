@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print(report.render(results))
-    print(f"\nresults: {out}")
+    print(f"\nresults: {out}\nserver logs: {results['meta']['workdir']}")
     failed = any(
         isinstance(r, dict) and "error" in r
         for t in results["targets"].values()
