@@ -1,0 +1,277 @@
+"""Servers under test.
+
+A :class:`ServerTarget` is a command, an environment and a list of TCP ports that must accept
+connections before the server counts as ready. The benchmark starts each target as a subprocess on
+free loopback ports, runs the scenarios against it and stops it again. New targets plug in by adding
+a factory to :data:`TARGETS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import frames as F
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _src_dir() -> str:
+    """Directory that holds the ``watthub`` package, so subprocesses import this same code."""
+    import watthub
+
+    return str(Path(watthub.__file__).resolve().parent.parent)
+
+
+def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    src = _src_dir()
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass
+class ServerTarget:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    path_prefix: str = ""
+    ready_ports: list[int] = field(default_factory=list)
+    probe_url: str | None = None
+    description: str = ""
+    workdir: Path | None = None
+    prepare: Callable[[ServerTarget], None] | None = None
+    startup_timeout: float = 60.0
+    info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ws_base(self) -> str:
+        """URL prefix to which the station id is appended."""
+        return f"ws://127.0.0.1:{self.port}{self.path_prefix}/"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RunningServer]:
+        server = RunningServer(self)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+
+
+class RunningServer:
+    def __init__(self, target: ServerTarget) -> None:
+        self.target = target
+        self.proc: subprocess.Popen[bytes] | None = None
+        logdir = target.workdir or Path(".")
+        self.log_path = logdir / f"{target.name}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def start(self) -> None:
+        t = self.target
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                t.command,
+                env=t.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(t.workdir) if t.workdir else None,
+                start_new_session=True,
+            )
+        ports = t.ready_ports or [t.port]
+        deadline = time.monotonic() + t.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"{t.name}: server exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            if all(port_open(p) for p in ports):
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{t.name}: ports {ports} not open after {t.startup_timeout}s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+# ---------------------------------------------------------------------- factories
+
+
+def raw_ws_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
+    port = free_port()
+    return ServerTarget(
+        name="raw-ws",
+        command=[
+            sys.executable,
+            "-m",
+            "watthub.bench.baseline_raw_ws",
+            "--port",
+            str(port),
+            "--loop",
+            server_loop,
+        ],
+        env=python_env(),
+        port=port,
+        probe_url=f"http://127.0.0.1:{port}/health",
+        description="bare websockets server, canned CALLRESULTs (ceiling of the stack)",
+        workdir=workdir,
+        info={"loop": server_loop},
+    )
+
+
+def ocpp_lib_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
+    port = free_port()
+    return ServerTarget(
+        name="ocpp-lib",
+        command=[
+            sys.executable,
+            "-m",
+            "watthub.bench.baseline_ocpp_lib",
+            "--port",
+            str(port),
+            "--loop",
+            server_loop,
+        ],
+        env=python_env(),
+        port=port,
+        probe_url=f"http://127.0.0.1:{port}/health",
+        description="ocpp.v16.ChargePoint with @on handlers, library defaults, in-memory store",
+        workdir=workdir,
+        info={"loop": server_loop},
+    )
+
+
+def write_tags_csv(path: Path, count: int = F.ID_TAG_COUNT) -> Path:
+    lines = ["idTag,status,expiryDate,parentIdTag"]
+    lines += [f"{F.id_tag_for(i)},Accepted,," for i in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _import_tags(target: ServerTarget) -> None:
+    """Migrate the database and import the generator's id tags (``watthub tag import``)."""
+    assert target.workdir is not None
+    csv = write_tags_csv(target.workdir / "bench-tags.csv")
+    for args in (["db", "upgrade"], ["tag", "import", str(csv)]):
+        what = " ".join(args[:2])
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "watthub", *args],
+                env=target.env,
+                capture_output=True,
+                timeout=120,
+                cwd=str(target.workdir),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            err = "timed out"
+        else:
+            if proc.returncode == 0:
+                continue
+            err = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-400:]
+        msg = f"`watthub {what}` failed ({err}); unknown tags answer Invalid"
+        print(f"[bench] {target.name}: {msg}", file=sys.stderr)
+        return
+
+
+def watthub_target(
+    workdir: Path,
+    db_url: str | None = None,
+    import_tags: bool = True,
+    extra_env: dict[str, str] | None = None,
+    **_: object,
+) -> ServerTarget:
+    port = free_port()
+    api_port = free_port()
+    url = db_url or f"sqlite+aiosqlite:///{(workdir / 'watthub.db').resolve()}"
+    env = python_env(
+        {
+            "WATTHUB_DATABASE_URL": url,
+            "WATTHUB_OCPP_HOST": "127.0.0.1",
+            "WATTHUB_OCPP_PORT": str(port),
+            "WATTHUB_API_PORT": str(api_port),
+            "WATTHUB_AUTO_REGISTER": "true",
+            "WATTHUB_AUTO_MIGRATE": "true",
+            "WATTHUB_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+    )
+    return ServerTarget(
+        name="watthub",
+        command=[sys.executable, "-m", "watthub", "serve"],
+        env=env,
+        port=port,
+        path_prefix="/ocpp",
+        ready_ports=[port, api_port],
+        probe_url=f"http://127.0.0.1:{api_port}/api/v1/health",
+        description=f"WattHub CSMS ({url.split(':', 1)[0]})",
+        workdir=workdir,
+        prepare=_import_tags if import_tags else None,
+        startup_timeout=90.0,
+        info={"database": url.split("://", 1)[0], **(extra_env or {})},
+    )
+
+
+TARGETS: dict[str, Callable[..., ServerTarget]] = {
+    "raw-ws": raw_ws_target,
+    "ocpp-lib": ocpp_lib_target,
+    "watthub": watthub_target,
+}
+
+
+def watthub_available() -> bool:
+    try:
+        import watthub.server  # noqa: F401
+    except ImportError:
+        return False
+    return True
