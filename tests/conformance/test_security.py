@@ -821,3 +821,43 @@ async def test_plain_listener_can_be_switched_off(
         await handle.close_stations()
         await handle.api.aclose()
         await hub.stop()
+
+
+async def test_auto_registration_over_tls_needs_a_client_certificate(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki
+) -> None:
+    """auto_register on the TLS listener registers profile 3 for a station with a verified
+    client certificate (CN = station id); Basic auth or a wrong CN is refused, nothing stored.
+    The plain listener still auto-registers profile 0."""
+    hub, handle = await _start_tls(
+        backend, tmp_path, tmp_path_factory, test_pki, auto_register=True
+    )
+    try:
+        tls = TlsCsms(handle, test_pki, tmp_path)
+        cert = test_pki.station_cert(tmp_path, "CPAUTO3")
+        cp = await tls.connect("CPAUTO3", tls=True, cert=cert)
+        await _boot(cp)
+        profile = (await tls.api.get("/stations/CPAUTO3/security-profile")).json()
+        assert profile["securityProfile"] == 3, profile
+
+        async def refused(station_id: str, **kwargs: Any) -> int:
+            with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+                ws = await open_station_socket(tls.wss(station_id), **kwargs)
+                await ws.close()
+            return int(info.value.response.status_code)
+
+        basic = basic_auth_header("CPAUTO2", PASSWORD)
+        assert await refused("CPAUTO2", headers=basic, ssl=test_pki.client_context()) == 404
+        other = test_pki.station_cert(tmp_path, "SOMEONE-ELSE")
+        assert await refused("CPAUTOX", ssl=test_pki.client_context(other)) == 404
+        for station_id in ("CPAUTO2", "CPAUTOX"):
+            assert (await tls.api.get(f"/stations/{station_id}")).status_code == 404
+
+        plain = await tls.connect("CPAUTO0", tls=False)
+        await _boot(plain)
+        profile = (await tls.api.get("/stations/CPAUTO0/security-profile")).json()
+        assert profile["securityProfile"] == 0
+    finally:
+        await handle.close_stations()
+        await handle.api.aclose()
+        await hub.stop()
