@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import socket
 import ssl
@@ -20,6 +19,7 @@ from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
+from watthub.files import runtime as files_runtime
 from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
@@ -38,13 +38,6 @@ _HOT_ACTIONS = [
     "StartTransaction",
     "StopTransaction",
     "MeterValues",
-]
-
-
-# Feature modules with long-lived parts (servers, runners): each has ``async start(hub)``, run
-# after the API is up, and ``async stop(hub)``, run before the database writer stops.
-RUNTIME_MODULES = [
-    "watthub.files.runtime",
 ]
 
 
@@ -116,8 +109,9 @@ class WattHub:
             )
         if with_api:
             await self._start_api(api_sock)
-        for name in RUNTIME_MODULES:
-            await importlib.import_module(name).start(self)
+        # The file server (and FTP receiver, campaign runner) is part of WattHub itself, started
+        # after the API because it is mounted on the API's port and its URLs need the bound port.
+        await files_runtime.start(self)
         self._jobs.append(asyncio.create_task(self._periodic_last_seen()))
         self._jobs.append(asyncio.create_task(self._periodic_purge()))
 
@@ -176,8 +170,7 @@ class WattHub:
         for job in self._jobs:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
-        for name in reversed(RUNTIME_MODULES):
-            await importlib.import_module(name).stop(self)
+        await files_runtime.stop(self)
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,5 +194,6 @@ class WattHub:
             ),
             "api_url": s.api_url(),
             "docs_url": s.api_url().removesuffix("/api/v1") + "/docs",
+            **files_runtime.describe(self),
             "database": s.database_url,
         }

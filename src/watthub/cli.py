@@ -88,6 +88,9 @@ async def _serve(settings: Settings) -> None:
     if info.get("ocpp_tls_url"):
         click.echo(f"  OCPP over TLS : {info['ocpp_tls_url']}")
     click.echo(f"  Operator API  : {info['api_url']}  (docs: {info['docs_url']})")
+    click.echo(f"  File server   : {info['files_url']}  (firmware downloads, log uploads)")
+    if info.get("ftp_url"):
+        click.echo(f"  FTP receiver  : {info['ftp_url']}")
     click.echo(f"  Database      : {info['database']}")
     sys.stdout.flush()
     stop = asyncio.Event()

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         230.0, description="Phase voltage (V) used to convert A <-> W in composite schedules"
     )
 
+    site_resend_on_reconnect: bool = Field(
+        True,
+        description="Re-send a site station's allocation TxProfiles when it reconnects or boots",
+    )
+
     write_batch_max: int = 512
 
     # Firmware Management file hosting (docs/firmware.md).

@@ -196,3 +196,35 @@ def test_send_without_a_server_says_so(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
     bad_json = run(env, "send", "CP1", "Reset", "{nope", "--token", "t", ok=False)
     assert bad_json.returncode != 0 and "not JSON" in bad_json.stderr
+
+
+def test_serve_banner_shows_the_file_server(env: dict[str, str]) -> None:
+    api_port = _free_port()
+    env = {
+        **env,
+        "WATTHUB_OCPP_PORT": str(_free_port()),
+        "WATTHUB_API_PORT": str(api_port),
+        "WATTHUB_FTP_ENABLED": "true",
+        "WATTHUB_FTP_PORT": str(_free_port()),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "watthub", "serve", "--migrate"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = []
+        for line in process.stdout:  # the banner ends with the database line
+            banner.append(line)
+            if "Database" in line:
+                break
+    finally:
+        process.terminate()
+        process.wait(10)
+    text = "".join(banner)
+    assert f"File server   : http://127.0.0.1:{api_port}/files/" in text, text
+    assert f"FTP receiver  : ftp://127.0.0.1:{env['WATTHUB_FTP_PORT']}/" in text, text

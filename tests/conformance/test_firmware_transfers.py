@@ -241,3 +241,19 @@ async def test_cli_upload_list_and_status(
     update = await asyncio.to_thread(invoke, "update", "CP1", "--firmware-id", str(image_id))
     assert update.exit_code == 0, update.output
     assert station.sent("UpdateFirmware")[-1]["location"].endswith("/fw-9.bin")
+
+
+async def test_describe_shows_file_server_and_ftp(ftp_csms: Csms) -> None:
+    """hub.describe() (the `watthub serve` banner) lists the file server and the FTP receiver
+    with the addresses stations are given."""
+    info = ftp_csms.hub.describe()
+    assert info["files_url"] == f"http://127.0.0.1:{ftp_csms.hub.api_port}/files/"
+    ftp_port = ftp_csms.hub.services.features["firmware"].ftp.port
+    assert info["ftp_url"] == f"ftp://127.0.0.1:{ftp_port}/"
+
+
+async def test_describe_without_ftp(csms: Csms) -> None:
+    plain = csms.hub.describe()
+    assert plain["files_url"] == f"http://127.0.0.1:{csms.hub.api_port}/files/"
+    assert plain["ftp_url"] is None
+    assert plain["api_url"] and plain["ocpp_url"]

@@ -226,3 +226,32 @@ async def test_reservation_ids_unique_and_explicit_id_kept(
     assert (await _reservation(csms, 777))["status"] == "active"
     bad = await csms.api.post("/stations/CP1/reserve-now", json={"connectorId": 1, "idTag": "TAG1"})
     assert bad.status_code == 422
+
+
+async def test_reservation_not_used_by_a_start_answered_concurrent_tx(
+    csms: Csms, station: TestChargePoint
+) -> None:
+    """A StartTransaction naming the reservation but answered ConcurrentTx (the tag already
+    charges elsewhere) leaves the reservation active; the next Accepted start uses it."""
+    await csms.add_tag("TAG1")
+    await station.status(2, "Available")
+    first = await station.charging("TAG1", connector_id=1)
+    answer = await _reserve(csms, connectorId=2, idTag="TAG1")
+    assert answer["status"] == "Accepted"
+    rid = answer["reservationId"]
+    await station.status(2, "Reserved")
+
+    refused = await station.start_transaction("TAG1", 2, reservation_id=rid)
+    assert refused.id_tag_info["status"] == "ConcurrentTx"
+    await csms.hub.services.events.drain()
+    row = await _reservation(csms, rid)
+    assert row["status"] == "active"
+    assert row["transaction_id"] is None and row["ended_at"] is None
+    await station.stop_transaction(refused.transaction_id, reason="DeAuthorized")
+
+    await station.stop_transaction(first)
+    start = await station.start_transaction("TAG1", 2, reservation_id=rid)
+    assert start.id_tag_info["status"] == "Accepted"
+    row = await _reservation(csms, rid)  # used in the same commit as the transaction
+    assert row["status"] == "used"
+    assert row["transaction_id"] == start.transaction_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import shutil
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import websockets
@@ -660,9 +662,53 @@ async def test_tc_079_get_security_log(tls: TlsCsms) -> None:
     assert requests[0]["status"] == "Uploaded"
     assert requests[0]["answer"] == "Accepted" and requests[0]["filename"] == "log.zip"
     assert [h["status"] for h in requests[0]["history"]] == ["Uploading", "Uploaded"]
-    # location is a required operator input for now.
-    missing = await tls.api.post("/stations/CP079/get-log", json={"logType": "DiagnosticsLog"})
-    assert missing.status_code == 422
+    assert requests[0]["files"] == []  # an external location: nothing lands in WattHub
+    bad = await tls.api.post(
+        "/stations/CP079/get-log",
+        json={"logType": "SecurityLog", "log": {"remoteLocation": location}, "transport": "ftp"},
+    )
+    assert bad.status_code == 422 and "transport" in bad.json()["detail"]
+
+
+async def test_get_log_uploads_to_watthub_by_default(csms: Csms, station: TestChargePoint) -> None:
+    """GetLog without remoteLocation: the station gets WattHub's own HTTP upload location; the
+    uploaded log is listed for the station and downloadable with the API token."""
+    station.answers["GetLog"] = {"status": "Accepted", "filename": "security.log"}
+    response = await csms.api.post("/stations/CP1/get-log", json={"logType": "SecurityLog"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "Accepted", "filename": "security.log"}
+    sent = station.sent("GetLog")[-1]
+    location = sent["log"]["remoteLocation"]
+    assert location.startswith(f"http://127.0.0.1:{csms.hub.api_port}/files/upload/")
+    assert sent["requestId"] == 1 and sent["logType"] == "SecurityLog"
+
+    await station.call(call.LogStatusNotification(status="Uploading", request_id=1))
+    data = b"2024-01-01T00:00:00Z StartupOfTheDevice\n" * 200
+    async with httpx.AsyncClient() as anonymous:  # a station has no API token
+        put = await anonymous.put(location + "security.log", content=data)
+    assert put.status_code == 201, put.text
+    await station.call(call.LogStatusNotification(status="Uploaded", request_id=1))
+
+    requests = (await csms.api.get("/stations/CP1/log-requests")).json()
+    assert requests[0]["status"] == "Uploaded"
+    assert [h["status"] for h in requests[0]["history"]] == ["Uploading", "Uploaded"]
+    assert requests[0]["location"] == location
+    [listed] = requests[0]["files"]
+    assert listed["filename"] == "security.log"
+    assert listed["sha256"] == hashlib.sha256(data).hexdigest()
+    files = (await csms.api.get("/stations/CP1/diagnostics")).json()["files"]
+    assert [f["id"] for f in files] == [listed["id"]]
+    got = await csms.api.get(listed["downloadPath"].removeprefix("/api/v1"))
+    assert got.status_code == 200 and got.content == data
+    async with httpx.AsyncClient() as anonymous:
+        denied = await anonymous.get(csms.api_base + listed["downloadPath"].removeprefix("/api/v1"))
+    assert denied.status_code == 401
+    # FTP is only offered when the receiver runs.
+    ftp = await csms.api.post(
+        "/stations/CP1/get-log", json={"logType": "DiagnosticsLog", "transport": "ftp"}
+    )
+    assert ftp.status_code == 409 and "ftp_enabled" in ftp.json()["detail"]
+    assert len(station.sent("GetLog")) == 1
 
 
 # -- signed firmware ---------------------------------------------------------------------------
@@ -771,6 +817,46 @@ async def test_plain_listener_can_be_switched_off(
         await handle.add_station("CPTLS", password=PASSWORD, securityProfile=2)
         cp = await tls.connect("CPTLS", tls=True, password=PASSWORD)
         await _boot(cp)
+    finally:
+        await handle.close_stations()
+        await handle.api.aclose()
+        await hub.stop()
+
+
+async def test_auto_registration_over_tls_needs_a_client_certificate(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, test_pki: TestPki
+) -> None:
+    """auto_register on the TLS listener registers profile 3 for a station with a verified
+    client certificate (CN = station id); Basic auth or a wrong CN is refused, nothing stored.
+    The plain listener still auto-registers profile 0."""
+    hub, handle = await _start_tls(
+        backend, tmp_path, tmp_path_factory, test_pki, auto_register=True
+    )
+    try:
+        tls = TlsCsms(handle, test_pki, tmp_path)
+        cert = test_pki.station_cert(tmp_path, "CPAUTO3")
+        cp = await tls.connect("CPAUTO3", tls=True, cert=cert)
+        await _boot(cp)
+        profile = (await tls.api.get("/stations/CPAUTO3/security-profile")).json()
+        assert profile["securityProfile"] == 3, profile
+
+        async def refused(station_id: str, **kwargs: Any) -> int:
+            with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+                ws = await open_station_socket(tls.wss(station_id), **kwargs)
+                await ws.close()
+            return int(info.value.response.status_code)
+
+        basic = basic_auth_header("CPAUTO2", PASSWORD)
+        assert await refused("CPAUTO2", headers=basic, ssl=test_pki.client_context()) == 404
+        other = test_pki.station_cert(tmp_path, "SOMEONE-ELSE")
+        assert await refused("CPAUTOX", ssl=test_pki.client_context(other)) == 404
+        for station_id in ("CPAUTO2", "CPAUTOX"):
+            assert (await tls.api.get(f"/stations/{station_id}")).status_code == 404
+
+        plain = await tls.connect("CPAUTO0", tls=False)
+        await _boot(plain)
+        profile = (await tls.api.get("/stations/CPAUTO0/security-profile")).json()
+        assert profile["securityProfile"] == 0
     finally:
         await handle.close_stations()
         await handle.api.aclose()

@@ -3,10 +3,14 @@ the sum of the limits the stations have accepted never exceeds it."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Csms
+from tests.conftest import Csms, start_csms
 from tests.support.chargepoint import TestChargePoint
+from tests.support.poll import eventually
+from watthub.domain.sites import RESEND_DELAY
 
 
 class LimitWatch:
@@ -147,3 +151,79 @@ async def test_site_refused_decrease_blocks_increase(csms: Csms) -> None:
     alloc = (await csms.api.get("/sites/yard/allocation")).json()
     assert {x["transactionId"]: x["limit"] for x in alloc["allocation"]} == {tx_a: 20.0, tx_b: 0.0}
     assert alloc["allocated"] <= 20
+
+
+async def _drop_connection(csms: Csms, cp: TestChargePoint) -> None:
+    """The station's WebSocket goes away (as on a network loss); WattHub sees it disconnect."""
+    for entry in list(csms._stations):
+        if entry[0] is cp:
+            entry[2].cancel()
+            await entry[1].close()
+            csms._stations.remove(entry)
+
+    async def connected() -> bool:
+        return bool(csms.hub.services.gateway.is_connected(cp.id))
+
+    await eventually(connected, lambda up: not up)
+
+
+async def test_site_profile_resent_when_station_reconnects(csms: Csms) -> None:
+    """site_resend_on_reconnect (default on): a site station that comes back gets the TxProfile
+    of its running transaction again, once per reconnect (connect and boot coalesce)."""
+    await csms.add_tag("T1")
+    await csms.api.post("/sites", json={"id": "depot", "limit": 16, "stackLevel": 7})
+    first = await csms.connect("S1")
+    await first.booted()
+    assert (await csms.api.put("/sites/depot/stations/S1")).status_code == 200
+    tx = await first.charging("T1")
+    await csms.hub.services.events.drain()
+    [original] = first.sent("SetChargingProfile")
+    assert original["csChargingProfiles"]["transactionId"] == tx
+
+    # Reconnect without a BootNotification (the station kept running).
+    await _drop_connection(csms, first)
+    again = await csms.connect("S1")
+    await csms.hub.services.events.drain()
+    assert again.sent("SetChargingProfile") == [original]
+
+    # A reboot: connect + BootNotification Accepted → one resend, after the boot.
+    await _drop_connection(csms, again)
+    rebooted = await csms.connect("S1")
+    await rebooted.booted()
+    await csms.hub.services.events.drain()
+    assert rebooted.sent("SetChargingProfile") == [original]
+    alloc = (await csms.api.get("/sites/depot/allocation")).json()
+    assert {a["transactionId"]: a["limit"] for a in alloc["allocation"]} == {tx: 16.0}
+
+    # A station outside any site gets nothing unsolicited.
+    other = await csms.connect("LONE")
+    await other.booted()
+    await csms.hub.services.events.drain()
+    assert other.sent("SetChargingProfile") == []
+
+
+async def test_site_resend_on_reconnect_can_be_switched_off(
+    backend: str, tmp_path: Path, tmp_path_factory: Any
+) -> None:
+    hub, csms = await start_csms(
+        backend, tmp_path, tmp_path_factory, site_resend_on_reconnect=False
+    )
+    try:
+        await csms.add_tag("T1")
+        await csms.api.post("/sites", json={"id": "depot", "limit": 16})
+        first = await csms.connect("S1")
+        await first.booted()
+        await csms.api.put("/sites/depot/stations/S1")
+        await first.charging("T1")
+        await csms.hub.services.events.drain()
+        assert len(first.sent("SetChargingProfile")) == 1
+        await _drop_connection(csms, first)
+        again = await csms.connect("S1")
+        await again.booted()
+        await asyncio.sleep(RESEND_DELAY + 0.3)
+        await csms.hub.services.events.drain()
+        assert again.sent("SetChargingProfile") == []
+    finally:
+        await csms.close_stations()
+        await csms.api.aclose()
+        await hub.stop()

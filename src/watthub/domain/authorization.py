@@ -29,6 +29,12 @@ class AuthRequest:
 AuthHook = Callable[[AsyncConnection, AuthRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
 AUTH_HOOKS: list[AuthHook] = []
 
+# Run inside the StartTransaction write, after the transaction row is inserted, with the final
+# verdict (ConcurrentTx included) and the new transactionId: bookkeeping that must only happen
+# for an Accepted start (a reservation becoming used) belongs here, not in an AUTH_HOOK.
+StartedHook = Callable[[AsyncConnection, AuthRequest, dict[str, Any], int], Awaitable[None]]
+STARTED_HOOKS: list[StartedHook] = []
+
 
 def tag_info(tag: dict[str, Any] | None) -> dict[str, Any]:
     """idTagInfo for a stored tag; unknown → Invalid; an expiry in the past → Expired."""

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain import events
-from watthub.domain.authorization import AuthRequest, decide
+from watthub.domain.authorization import STARTED_HOOKS, AuthRequest, decide
 from watthub.domain.context import StationContext
 from watthub.domain.registry import on
 from watthub.storage import stations_repo, transactions_repo
@@ -132,6 +132,8 @@ async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str,
             start_time=started,
             reservation_id=p.get("reservationId"),
         )
+        for hook in STARTED_HOOKS:
+            await hook(conn, request, info, tx_id)
         return tx_id, info
 
     tx_id, info = await ctx.services.writer.run(store)

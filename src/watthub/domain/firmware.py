@@ -6,7 +6,8 @@ status notifications).
 * UpdateFirmware: ``firmwareId`` (an image hosted by WattHub) becomes the location; retrieveDate
   defaults to now (it is required by the schema).
 * GetDiagnostics: without a location WattHub hands out its own, unguessable upload location
-  (HTTP by default, FTP with ``transport: "ftp"`` when the FTP receiver is on).
+  (HTTP by default, FTP with ``transport: "ftp"`` when the FTP receiver is on). GetLog (security
+  whitepaper) uses the same upload locations: :func:`own_upload_location`.
 * The firmware version reported at the first boot after an install is stored with the update."""
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.domain import events
 from watthub.domain.commands import CommandError, CommandNotAllowed, InvalidCommand
 from watthub.domain.context import Services, StationContext
-from watthub.domain.registry import after_command, before_command, on
+from watthub.domain.registry import after_command, before_command, on, on_startup
 from watthub.files import store
 from watthub.files.ftp import FtpAccount
-from watthub.files.runtime import runtime
+from watthub.files.runtime import FEATURE_KEY, FirmwareRuntime, runtime
 from watthub.storage import firmware_repo, stations_repo
 from watthub.timeutil import format_ts, now_ts, parse_ts, parse_ts_or_none, utcnow
 
@@ -141,25 +143,7 @@ async def choose_diagnostics_location(
             raise InvalidCommand("transport only applies when WattHub chooses the location")
         row.update(transport="external", location=payload["location"])
     else:
-        transport = transport or "http"
-        token = store.new_token()
-        row["token"] = token
-        if transport == "http":
-            row.update(transport="http", location=rt.upload_url(token))
-        elif transport == "ftp":
-            if rt.ftp is None:
-                raise CommandNotAllowed(
-                    "The FTP receiver is off: set ftp_enabled (WATTHUB_FTP_ENABLED=true)"
-                )
-            user, password = f"diag-{secrets.token_hex(6)}", secrets.token_urlsafe(18)
-            row.update(
-                transport="ftp",
-                location=rt.ftp_location(user, password),
-                ftp_user=user,
-                ftp_password=password,
-            )
-        else:
-            raise InvalidCommand(f"transport must be 'http' or 'ftp', not {transport!r}")
+        row.update(own_upload_location(rt, transport))
     payload["location"] = row["location"]
 
     async def op(conn: AsyncConnection) -> int:
@@ -167,6 +151,39 @@ async def choose_diagnostics_location(
 
     # Stored before sending: a quick station may upload as soon as it has answered.
     request_id = await services.writer.run(op)
+    open_upload_location(rt, station_id, request_id, row)
+    return payload
+
+
+def own_upload_location(rt: FirmwareRuntime, transport: str | None) -> dict[str, Any]:
+    """A new, unguessable WattHub upload location: the ``diagnostics_requests`` columns
+    (token, transport, location, FTP account). Store the row with
+    ``firmware_repo.insert_diagnostics_request`` before sending, then :func:`open_upload_location`.
+    """
+    transport = transport or "http"
+    token = store.new_token()
+    if transport == "http":
+        return {"token": token, "transport": "http", "location": rt.upload_url(token)}
+    if transport == "ftp":
+        if rt.ftp is None:
+            raise CommandNotAllowed(
+                "The FTP receiver is off: set ftp_enabled (WATTHUB_FTP_ENABLED=true)"
+            )
+        user, password = f"diag-{secrets.token_hex(6)}", secrets.token_urlsafe(18)
+        return {
+            "token": token,
+            "transport": "ftp",
+            "location": rt.ftp_location(user, password),
+            "ftp_user": user,
+            "ftp_password": password,
+        }
+    raise InvalidCommand(f"transport must be 'http' or 'ftp', not {transport!r}")
+
+
+def open_upload_location(
+    rt: FirmwareRuntime, station_id: str, request_id: int, row: dict[str, Any]
+) -> None:
+    """Make a stored location usable: HTTP uploads are looked up by token; FTP needs an account."""
     if row["transport"] == "ftp":
         assert rt.ftp is not None
         rt.ftp.add_account(
@@ -178,7 +195,6 @@ async def choose_diagnostics_location(
                 rt.data_dir / store.diagnostics_dir(station_id, row["token"]),
             )
         )
-    return payload
 
 
 @after_command("GetDiagnostics")
@@ -218,5 +234,14 @@ async def on_station_booted(services: Services, station_id: str, status: str) ->
             return True
         return False
 
-    if await services.writer.run(op):
-        runtime(services).wake_campaigns()
+    rt = services.features.get(FEATURE_KEY)
+    if await services.writer.run(op) and rt is not None:
+        rt.wake_campaigns()
+
+
+@on_startup
+async def subscribe(services: Services) -> None:
+    async def booted(station_id: str, status: str) -> None:
+        await on_station_booted(services, station_id, status)
+
+    services.events.subscribe(events.STATION_BOOTED, booted)

@@ -17,7 +17,8 @@ Before = Callable[[Services, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 After = Callable[[Services, str, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 # startup(services) -> an optional background task: features subscribe to events and start
-# their jobs here (the hub cancels returned tasks on stop).
+# their jobs here (the hub cancels returned tasks on stop). The one start-up mechanism for
+# feature modules; see docs/architecture.md "Start and stop".
 Startup = Callable[[Services], Awaitable["asyncio.Task[None] | None"]]
 
 HANDLERS: dict[str, Handler] = {}

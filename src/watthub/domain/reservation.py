@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.domain import events
-from watthub.domain.authorization import AUTH_HOOKS, AuthRequest
+from watthub.domain.authorization import AUTH_HOOKS, STARTED_HOOKS, AuthRequest
 from watthub.domain.context import Services
 from watthub.domain.registry import after_command, before_command, on_startup
 from watthub.storage import reservations_repo, tags_repo
@@ -134,35 +133,33 @@ async def honour_reservations(
             if r["reservation_id"] == request.reservation_id:
                 if not _matches(r, request.id_tag, parent):
                     return {"status": "Invalid"}
-                # Same write transaction as the new transaction: used atomically.
-                await reservations_repo.set_fields(conn, r["id"], status="used", ended_at=utcnow())
-                return info
+                return info  # marked used by use_reservation, once the start is Accepted
     for r in active:
         if r["connector_id"] == request.connector_id and not _matches(r, request.id_tag, parent):
             return {"status": "Invalid"}
     return info
 
 
-AUTH_HOOKS.append(honour_reservations)
-
-
-async def _on_transaction_started(
-    services: Services,
-    station_id: str,
-    transaction_id: int,
-    reservation_id: int | None,
-    status: str,
-    **_: Any,
+async def use_reservation(
+    conn: AsyncConnection, request: AuthRequest, info: dict[str, Any], transaction_id: int
 ) -> None:
-    if reservation_id is None or status != "Accepted":
+    """The reservation a StartTransaction names becomes used, in the same write as the new
+    transaction, only when the final verdict is Accepted: a start answered ConcurrentTx (or
+    anything else) leaves the reservation active for the rightful start."""
+    if request.reservation_id is None or info.get("status") != "Accepted":
         return
+    for r in await reservations_repo.active_for(conn, request.station_id):
+        if r["reservation_id"] == request.reservation_id and _matches(
+            r, request.id_tag, info.get("parentIdTag")
+        ):
+            await reservations_repo.set_fields(
+                conn, r["id"], status="used", ended_at=utcnow(), transaction_id=transaction_id
+            )
+            return
 
-    async def op(conn: AsyncConnection) -> None:
-        row = await reservations_repo.latest(conn, station_id, reservation_id, ("used",))
-        if row is not None and row["transaction_id"] is None:
-            await reservations_repo.set_fields(conn, row["id"], transaction_id=transaction_id)
 
-    await services.writer.run(op)
+AUTH_HOOKS.append(honour_reservations)
+STARTED_HOOKS.append(use_reservation)
 
 
 def _wake(services: Services) -> None:
@@ -196,9 +193,4 @@ async def expire_loop(services: Services) -> None:
 @on_startup
 async def start(services: Services) -> asyncio.Task[None]:
     services.features[_WAKE] = asyncio.Event()
-
-    async def listener(**data: Any) -> None:
-        await _on_transaction_started(services, **data)
-
-    services.events.subscribe(events.TRANSACTION_STARTED, listener)
     return asyncio.create_task(expire_loop(services), name="watthub-reservation-expiry")

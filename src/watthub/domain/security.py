@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import pki_store
 from watthub.domain.commands import CommandNotAllowed, InvalidCommand, send_command
 from watthub.domain.context import Services, StationContext
+from watthub.domain.firmware import open_upload_location, own_upload_location
 from watthub.domain.registry import after_command, before_command, on
+from watthub.files.runtime import runtime
 from watthub.ocppj import schemas
 from watthub.security import pki
 from watthub.security.passwords import decode_authorization_key, hash_password
-from watthub.storage import security_repo, stations_repo
+from watthub.storage import firmware_repo, security_repo, stations_repo
 from watthub.storage.tables_security import log_requests, signed_firmware_updates
 from watthub.timeutil import parse_ts
 
@@ -305,15 +307,38 @@ def _check_schema(action: str, payload: dict[str, Any]) -> None:
 async def track_get_log(
     services: Services, station_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    location = (payload.get("log") or {}).get("remoteLocation")
-    if not location:
-        raise InvalidCommand("log.remoteLocation is required (where the station uploads to)")
+    """Without ``log.remoteLocation`` the station uploads to WattHub itself: a new upload
+    location of the firmware feature's file server (``transport`` "http", the default, or
+    "ftp"), so the log is listed and downloadable like a diagnostics file."""
+    out = dict(payload)
+    transport = out.pop("transport", None)
+    log_params = dict(out.get("log") or {})
+    location = log_params.get("remoteLocation")
+    upload: dict[str, Any] | None = None
+    rt = None
+    if location:
+        if transport is not None:
+            raise InvalidCommand("transport only applies when WattHub chooses the location")
+    else:
+        rt = runtime(services)
+        upload = own_upload_location(rt, transport)
+        location = log_params["remoteLocation"] = upload["location"]
+        out["log"] = log_params
 
-    async def op(conn: AsyncConnection) -> dict[str, Any]:
-        out = dict(payload)
+    async def op(conn: AsyncConnection) -> tuple[dict[str, Any], int | None]:
         if out.get("requestId") is None:
             out["requestId"] = await security_repo.next_request_id(conn, log_requests, station_id)
         _check_schema("GetLog", out)
+        upload_id = None
+        if upload is not None:
+            # Stored before sending: a quick station may upload as soon as it has answered.
+            upload_id = await firmware_repo.insert_diagnostics_request(
+                conn,
+                station_id=station_id,
+                retries=out.get("retries"),
+                retry_interval=out.get("retryInterval"),
+                **upload,
+            )
         await security_repo.add_request(
             conn,
             log_requests,
@@ -322,9 +347,12 @@ async def track_get_log(
             log_type=str(out.get("logType", "")),
             location=location,
         )
-        return out
+        return out, upload_id
 
-    return await services.writer.run(op)
+    sent, upload_id = await services.writer.run(op)
+    if upload is not None and rt is not None and upload_id is not None:
+        open_upload_location(rt, station_id, upload_id, upload)
+    return sent
 
 
 @after_command("GetLog")
@@ -339,6 +367,10 @@ async def get_log_answer(
             sent["requestId"],
             answer=answer.get("status"),
             filename=answer.get("filename"),
+        )
+        # WattHub's own upload location: the station's file name names the uploaded file.
+        await firmware_repo.answer_diagnostics_request(
+            conn, station_id, sent["log"]["remoteLocation"], answer.get("filename")
         )
 
     await services.writer.run(op)

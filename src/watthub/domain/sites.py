@@ -17,6 +17,14 @@ Policy (documented in docs/smart-charging.md):
 
 Rebalancing happens when a transaction of the site starts or stops, when the limit changes, and
 when a station joins or leaves the site. One lock per site keeps rebalances in order.
+
+Reconnect (``site_resend_on_reconnect``, default on): when a station of a site connects again or
+boots Accepted, its running transactions get their current allocation again (a station may have
+lost its TxProfiles, or missed a change while offline), together with a rebalance of the site.
+Connect and boot come close together, so one resend runs ``RESEND_DELAY`` after the first of them;
+it is skipped if the station has gone or its boot is Pending/Rejected by then. This is the
+documented exception to "no unsolicited requests after connect/boot": the operator configured
+the site.
 """
 
 from __future__ import annotations
@@ -34,12 +42,15 @@ from watthub.domain.context import Services
 from watthub.domain.registry import on_startup
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
 from watthub.storage import smart_charging_repo as repo
-from watthub.storage import transactions_repo
+from watthub.storage import stations_repo, transactions_repo
 
 log = logging.getLogger("watthub.sites")
 
 SITE_PROFILE_ID_BASE = 1_000_000_000
 DEFAULT_STACK_LEVEL = 9
+# Seconds between a reconnect/boot and the resend (both events of one reconnect coalesce).
+RESEND_DELAY = 1.0
+_RESEND_KEY = "site_resend_pending"
 
 # Per event loop and site (an asyncio.Lock belongs to one loop; tests run several hubs).
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -88,8 +99,12 @@ async def _running(conn: AsyncConnection, station_ids: list[str]) -> dict[int, d
     return running
 
 
-async def rebalance(services: Services, site_id: str) -> dict[str, Any]:
-    """Recompute the site's allocation and tell the stations what changed; return the result."""
+async def rebalance(
+    services: Services, site_id: str, *, refresh_station: str | None = None
+) -> dict[str, Any]:
+    """Recompute the site's allocation and tell the stations what changed; return the result.
+
+    ``refresh_station``: also re-send the unchanged limits of that station's transactions."""
     key = (id(asyncio.get_running_loop()), site_id)
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
@@ -129,6 +144,13 @@ async def rebalance(services: Services, site_id: str) -> dict[str, Any]:
             sent.append({"transactionId": tx, "limit": value, "accepted": ok})
             if ok:
                 current[tx] = value
+        if refresh_station is not None:
+            done = {entry["transactionId"] for entry in sent}
+            for tx in sorted(current):
+                # The limit the station accepted before: re-sending it never raises the sum.
+                if tx not in done and running[tx]["station_id"] == refresh_station:
+                    ok = await _send(services, site, running[tx], current[tx])
+                    sent.append({"transactionId": tx, "limit": current[tx], "accepted": ok})
         return {"site": site_id, "sent": sent}
 
 
@@ -174,3 +196,43 @@ async def setup(services: Services) -> None:
 
     services.events.subscribe(events.TRANSACTION_STARTED, on_started)
     services.events.subscribe(events.TRANSACTION_STOPPED, on_stopped)
+    services.features[_RESEND_KEY] = set()
+
+    async def on_connected(station_id: str, **_: Any) -> None:
+        await resend_after_reconnect(services, station_id)
+
+    async def on_booted(station_id: str, status: str, **_: Any) -> None:
+        if status == "Accepted":
+            await resend_after_reconnect(services, station_id)
+
+    services.events.subscribe(events.STATION_CONNECTED, on_connected)
+    services.events.subscribe(events.STATION_BOOTED, on_booted)
+
+
+async def resend_after_reconnect(services: Services, station_id: str) -> None:
+    """See the module docstring (Reconnect)."""
+    if not services.settings.site_resend_on_reconnect:
+        return
+    pending: set[str] = services.features[_RESEND_KEY]
+    if station_id in pending:
+        return  # the connect/boot pair of one reconnect: one resend
+    async with services.engine.connect() as conn:
+        site_id = await repo.site_of_station(conn, station_id)
+    if site_id is None:
+        return
+    pending.add(station_id)
+    try:
+        await asyncio.sleep(RESEND_DELAY)
+    finally:
+        pending.discard(station_id)
+    if not services.gateway.is_connected(station_id):
+        return
+    registration = services.registration.get(station_id)
+    if registration is None:
+        async with services.engine.connect() as conn:
+            station = await stations_repo.get_station(conn, station_id)
+        registration = station.get("registration_status") if station else None
+    if registration in ("Pending", "Rejected"):
+        return
+    result = await rebalance(services, site_id, refresh_station=station_id)
+    log.info("site %s: %s reconnected, sent %s", site_id, station_id, result["sent"])

@@ -1,8 +1,10 @@
 """The Firmware Management runtime that lives as long as WattHub: the file server's public base
 URL, the FTP receiver (when enabled) and the firmware campaign runner.
 
-``app.py`` calls :func:`start` after the API is up (the file server is mounted on the API's
-FastAPI app, so the bound port is known) and :func:`stop` before the writer stops."""
+It is an explicit part of :class:`watthub.app.WattHub`: ``start`` calls :func:`start` after the
+API is up (the file server is mounted on the API's FastAPI app, so the bound port is known) and
+``stop`` calls :func:`stop` before the writer stops. Its event subscriptions live in
+``domain/firmware.py`` (``@on_startup``), like every other feature's."""
 
 from __future__ import annotations
 
@@ -127,8 +129,6 @@ def runtime(services: Services) -> FirmwareRuntime:
 
 
 async def start(hub: WattHub) -> None:
-    from watthub.domain import events
-    from watthub.domain.firmware import on_station_booted
     from watthub.domain.firmware_campaigns import CampaignRunner
 
     s = hub.settings
@@ -155,10 +155,23 @@ async def start(hub: WattHub) -> None:
     rt.runner = CampaignRunner(services)
     rt.runner.start()
 
-    async def booted(station_id: str, status: str) -> None:
-        await on_station_booted(services, station_id, status)
 
-    services.events.subscribe(events.STATION_BOOTED, booted)
+def describe(hub: WattHub) -> dict[str, str | None]:
+    """The file server's base URL and the FTP receiver's address (None when off), as stations
+    are told them; before start, what the settings say."""
+    rt: FirmwareRuntime | None = hub.services.features.get(FEATURE_KEY) if _started(hub) else None
+    s = hub.settings
+    files_url = rt.base_url if rt is not None else s.files_url(hub.api_port or None)
+    ftp_url = None
+    if rt is not None and rt.ftp is not None:
+        ftp_url = f"ftp://{rt.ftp_public_host}:{rt.ftp.port}/"
+    elif rt is None and s.ftp_enabled:
+        ftp_url = f"ftp://{s.public_host or s.ftp_host or s.api_host}:{s.ftp_port}/"
+    return {"files_url": files_url + "/files/", "ftp_url": ftp_url}
+
+
+def _started(hub: WattHub) -> bool:
+    return getattr(hub, "services", None) is not None
 
 
 async def stop(hub: WattHub) -> None:

@@ -115,12 +115,21 @@ class OcppServer:
             return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
         async with self.services.engine.connect() as conn:
             station = await stations_repo.get_station(conn, station_id)
+        ssl_object = connection.transport.get_extra_info("ssl_object")
         if station is None:
             if not self.services.settings.auto_register:
                 log.warning("[%s] refused: unknown station", station_id)
                 return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
-            station = await self._auto_register(station_id)
-        ssl_object = connection.transport.get_extra_info("ssl_object")
+            if ssl_object is None:
+                station = await self._auto_register(station_id, 0)
+            else:
+                reason = await self._tls_auto_register_refusal(station_id, ssl_object, request)
+                if reason is not None:
+                    log.warning(
+                        "[%s] refused: not auto-registered over TLS: %s", station_id, reason
+                    )
+                    return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
+                station = await self._auto_register(station_id, 3)
         refusal = await check_connection(
             self.services, station, ssl_object, request.headers.get("Authorization")
         )
@@ -137,17 +146,41 @@ class OcppServer:
         self._stations[id(connection)] = station
         return None
 
-    async def _auto_register(self, station_id: str) -> dict[str, Any]:
+    async def _tls_auto_register_refusal(
+        self, station_id: str, ssl_object: Any, request: Request
+    ) -> str | None:
+        """Auto-registration over TLS registers security profile 3, so only a station that
+        presents a client certificate verified by ``tls_client_ca_file`` (and passing the
+        profile 3 CN/O checks) qualifies. Basic auth alone is refused: WattHub has no password
+        to check it against (docs/security.md)."""
+        if self.services.settings.tls_client_ca_file is None:
+            return "no tls_client_ca_file, so no client certificate can be verified (profile 3)"
+        if not ssl_object.getpeercert():
+            return "no verified client certificate (only profile 3 stations auto-register on TLS)"
+        candidate = {"id": station_id, "security_profile": 3, "serial_number": None}
+        refusal = await check_connection(
+            self.services, candidate, ssl_object, request.headers.get("Authorization")
+        )
+        return refusal.reason if refusal is not None else None
+
+    async def _auto_register(self, station_id: str, profile: int) -> dict[str, Any]:
         policy = self.services.settings.auto_register_policy
 
         async def op(conn: AsyncConnection) -> dict[str, Any]:
             existing = await stations_repo.get_station(conn, station_id)
             if existing is not None:
                 return existing
-            return await stations_repo.create_station(conn, station_id, boot_policy=policy)
+            return await stations_repo.create_station(
+                conn, station_id, boot_policy=policy, security_profile=profile
+            )
 
         station = await self.services.writer.run(op)
-        log.info("[%s] auto-registered (boot policy %s)", station_id, policy)
+        log.info(
+            "[%s] auto-registered (boot policy %s, security profile %d)",
+            station_id,
+            policy,
+            profile,
+        )
         return station
 
     async def _handle(self, ws: ServerConnection) -> None:

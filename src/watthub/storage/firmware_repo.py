@@ -238,6 +238,25 @@ async def list_diagnostics_files(conn: AsyncConnection, station_id: str) -> list
     return _all(await conn.execute(query))
 
 
+async def files_uploaded_to(
+    conn: AsyncConnection, station_id: str, location: str
+) -> list[dict[str, Any]]:
+    """Files received at one of WattHub's own upload locations (GetDiagnostics or GetLog)."""
+    query = (
+        select(diagnostics_files)
+        .join(diagnostics_requests, diagnostics_requests.c.id == diagnostics_files.c.request_id)
+        .where(
+            and_(
+                diagnostics_requests.c.station_id == station_id,
+                diagnostics_requests.c.location == location,
+                diagnostics_files.c.station_id == station_id,
+            )
+        )
+        .order_by(diagnostics_files.c.id)
+    )
+    return _all(await conn.execute(query))
+
+
 # -- campaigns ------------------------------------------------------------------------------
 
 

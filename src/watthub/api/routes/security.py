@@ -20,7 +20,7 @@ from watthub.api.typed import command_endpoint
 from watthub.domain import pki_store
 from watthub.security import firmware_signing, pki
 from watthub.security.passwords import generate_authorization_key
-from watthub.storage import security_repo, stations_repo
+from watthub.storage import firmware_repo, security_repo, stations_repo
 from watthub.storage.tables_security import log_requests, signed_firmware_updates
 
 router = APIRouter(tags=["security"], dependencies=[Depends(require_token)])
@@ -292,14 +292,22 @@ class ExtendedTriggerMessage(BaseModel):
 
 
 class LogParameters(BaseModel):
-    remoteLocation: str = Field(min_length=1, max_length=512)
+    remoteLocation: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="Where the station uploads; default: a WattHub upload location",
+    )
     oldestTimestamp: dt.datetime | None = None
     latestTimestamp: dt.datetime | None = None
 
 
 class GetLog(BaseModel):
     logType: Literal["DiagnosticsLog", "SecurityLog"]
-    log: LogParameters
+    log: LogParameters = Field(default_factory=LogParameters)
+    transport: Literal["http", "ftp"] | None = Field(
+        None, description="WattHub's own location only: http (default) or ftp (ftp_enabled)"
+    )
     requestId: int | None = Field(None, description="Assigned by WattHub when omitted")
     retries: int | None = Field(None, ge=0)
     retryInterval: int | None = Field(None, ge=0)
@@ -328,8 +336,24 @@ for path, action, model, summary in [
 @router.get("/stations/{station_id}/log-requests", summary="GetLog requests and their status")
 async def list_log_requests(station_id: str, hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
     await _station_or_404(hub, station_id)
+    views = []
     async with hub.services.engine.connect() as conn:
-        return present.rows(await security_repo.list_requests(conn, log_requests, station_id))
+        for row in await security_repo.list_requests(conn, log_requests, station_id):
+            view = present.row(row) or {}
+            # Logs uploaded to WattHub's own location (GetLog without remoteLocation).
+            files = await firmware_repo.files_uploaded_to(conn, station_id, row["location"])
+            view["files"] = [
+                {
+                    "id": f["id"],
+                    "filename": f["filename"],
+                    "size": f["size"],
+                    "sha256": f["sha256"],
+                    "downloadPath": f"/api/v1/stations/{station_id}/diagnostics/files/{f['id']}",
+                }
+                for f in files
+            ]
+            views.append(view)
+    return views
 
 
 # -- signed firmware ---------------------------------------------------------------------------
