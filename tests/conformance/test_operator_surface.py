@@ -122,7 +122,9 @@ async def test_change_configuration_security_keys_free_form(csms: Csms) -> None:
         csms, cp, "ChangeConfiguration", {"key": "AuthorizationKey", "value": key}, "CPSEC"
     )
     # Lowering/re-setting the profile through OCPP is refused with the reason (A00.FR.005).
-    same = await csms.command("CPSEC", "ChangeConfiguration", {"key": "SecurityProfile", "value": "1"})
+    same = await csms.command(
+        "CPSEC", "ChangeConfiguration", {"key": "SecurityProfile", "value": "1"}
+    )
     assert same.status_code == 409 and "only raise" in same.json()["detail"]
     await csms.close_stations()
     # The station now authenticates with the decoded password.
@@ -302,9 +304,9 @@ async def test_smart_charging_operations_free_form(csms: Csms, station: TestChar
 async def test_security_operations_free_form(csms: Csms, station: TestChargePoint) -> None:
     root = pki.create_root_ca("OCTT Root", key_type="ec-p256")
     pem = root.cert_pem
-    assert await sent_unchanged(
-        csms, station, "CertificateSigned", {"certificateChain": pem}
-    ) == {"status": "Accepted"}
+    assert await sent_unchanged(csms, station, "CertificateSigned", {"certificateChain": pem}) == {
+        "status": "Accepted"
+    }
     # Even a chain WattHub did not issue (TC_077 needs the station to judge it).
     station.answers["CertificateSigned"] = {"status": "Rejected"}
     await sent_unchanged(csms, station, "CertificateSigned", {"certificateChain": "not a PEM"})
@@ -317,9 +319,7 @@ async def test_security_operations_free_form(csms: Csms, station: TestChargePoin
         )
     for algorithm in ("SHA256", "SHA384", "SHA512"):
         hash_data = pki.certificate_hash_data(pem, None, algorithm)  # type: ignore[arg-type]
-        await sent_unchanged(
-            csms, station, "DeleteCertificate", {"certificateHashData": hash_data}
-        )
+        await sent_unchanged(csms, station, "DeleteCertificate", {"certificateHashData": hash_data})
     for payload in (
         {"logType": "SecurityLog", "requestId": 7, "log": {"remoteLocation": "ftp://l.example/"}},
         {
@@ -430,9 +430,7 @@ async def test_core_messages_answered_in_every_state(csms: Csms, station: TestCh
         )
     ):
         extra = {"reservation_id": 999999} if n == 4 else {}
-        start = await _ok(
-            station, call.StartTransaction(1, tag, n * 10, _at(-3600 + n), **extra)
-        )
+        start = await _ok(station, call.StartTransaction(1, tag, n * 10, _at(-3600 + n), **extra))
         assert isinstance(start.transaction_id, int)
         if expected is not None:
             assert start.id_tag_info["status"] == expected, (tag, start)
