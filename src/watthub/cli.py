@@ -147,7 +147,7 @@ def station_add(
     lenient: bool,
     description: str,
 ) -> None:
-    from watthub.security.passwords import hash_password
+    from watthub.security.passwords import hash_password, station_password
 
     # The API's rules (api/routes/stations.py:StationCreate): an id a station can connect with.
     if not 1 <= len(station_id) <= 255 or "/" in station_id:
@@ -164,7 +164,7 @@ def station_add(
             conn,
             station_id,
             description=description,
-            password_hash=hash_password(password) if password else None,
+            password_hash=hash_password(station_password(password)) if password else None,
             boot_policy=boot_policy,
             heartbeat_interval=heartbeat,
             validation_policy="lenient" if lenient else "strict",

@@ -24,3 +24,11 @@ async def transaction(csms: Csms, tx_id: int) -> dict[str, Any]:
     response = await csms.api.get(f"/transactions/{tx_id}")
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def assert_sent_only(cp: TestChargePoint, *actions: str, wait: float = 0.3) -> None:
+    """The CSMS sent exactly these requests, in this order, and nothing else (the OCTT fails a
+    case on any message it does not expect; reference §5 quirks 1 and 2)."""
+    await asyncio.sleep(wait)
+    sent = [action for action, _ in cp.received]
+    assert sent == list(actions), f"the CSMS sent {sent}, expected {list(actions)}"

@@ -8,6 +8,7 @@ from ocpp.v16 import call
 
 from tests.conformance.core_helpers import (
     assert_nothing_unsolicited,
+    assert_sent_only,
     connectors,
     transaction,
 )
@@ -53,6 +54,7 @@ async def _reset(csms: Csms, cp: TestChargePoint, kind: str) -> None:
 async def test_tc_013_hard_reset(csms: Csms, station: TestChargePoint) -> None:
     await _reset(csms, station, "Hard")
     assert station.sent("Reset") == [{"type": "Hard"}]
+    await assert_sent_only(station, "Reset")
 
 
 async def test_tc_014_soft_reset(csms: Csms, station: TestChargePoint) -> None:
@@ -64,6 +66,7 @@ async def test_tc_014_soft_reset(csms: Csms, station: TestChargePoint) -> None:
     await station.status(0, "Available")
     await station.status(1, "Available")
     assert station.sent("Reset") == [{"type": "Soft"}]
+    await assert_sent_only(station, "Reset")
 
 
 async def test_tc_032_1_power_failure_stop_transactions(
@@ -85,3 +88,4 @@ async def test_tc_032_1_power_failure_stop_transactions(
     assert (await connectors(csms))[1]["status"] == "Finishing"
     anomalies = (await csms.api.get("/stations/CP1/anomalies")).json()
     assert anomalies["stopTransactions"] == []
+    await assert_sent_only(station)

@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from ocpp.v16 import call
 
-from tests.conformance.core_helpers import assert_nothing_unsolicited, connectors, transaction
+from tests.conformance.core_helpers import (
+    assert_nothing_unsolicited,
+    assert_sent_only,
+    connectors,
+    transaction,
+)
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.timeutil import format_ts
@@ -56,6 +61,7 @@ async def test_tc_004_1_regular_charging_session_identification_first(
     assert [(m["value"], m["unit"]) for m in detail["meterValues"]] == [("150", "Wh")]
     listed = (await csms.api.get("/transactions", params={"stationId": "CP1"})).json()
     assert [t["id"] for t in listed] == [tx]
+    await assert_sent_only(station)
 
 
 async def test_tc_004_2_regular_charging_session_identification_first_connection_timeout(
@@ -87,6 +93,7 @@ async def test_tc_005_1_ev_side_disconnected(csms: Csms, station: TestChargePoin
     assert detail["energy_wh"] == 1800
     assert detail["active"] is False
     assert (await connectors(csms))[1]["status"] == "Available"
+    await assert_sent_only(station)
 
 
 async def test_tc_007_regular_start_charging_session_cached_id(
@@ -104,6 +111,7 @@ async def test_tc_007_regular_start_charging_session_cached_id(
     await station.status(1, "Available")
     refused = await station.start_transaction("NOPE", connector_id=1)
     assert refused.id_tag_info["status"] == "Invalid"
+    await assert_sent_only(station)
 
 
 async def test_tc_023_1_start_charging_session_authorize_invalid(
@@ -116,6 +124,7 @@ async def test_tc_023_1_start_charging_session_authorize_invalid(
     await csms.add_tag("BAD", status="Invalid")
     assert (await station.authorize("BAD")).id_tag_info["status"] == "Invalid"
     assert (await csms.api.get("/transactions")).json() == []
+    await assert_sent_only(station)
 
 
 async def test_tc_023_2_start_charging_session_authorize_expired(
@@ -126,6 +135,7 @@ async def test_tc_023_2_start_charging_session_authorize_expired(
     await csms.add_tag("MARKED", status="Expired")
     assert (await station.authorize("OLD")).id_tag_info["status"] == "Expired"
     assert (await station.authorize("MARKED")).id_tag_info["status"] == "Expired"
+    await assert_sent_only(station)
 
 
 async def test_tc_023_3_start_charging_session_authorize_blocked(
@@ -136,6 +146,7 @@ async def test_tc_023_3_start_charging_session_authorize_blocked(
     assert auth.id_tag_info["status"] == "Blocked"
     # idTags are case-insensitive (CiString20).
     assert (await station.authorize("blocked1")).id_tag_info["status"] == "Blocked"
+    await assert_sent_only(station)
 
 
 async def test_tc_024_start_charging_session_lock_failure(

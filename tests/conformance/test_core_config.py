@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 
@@ -36,6 +37,7 @@ async def test_tc_019_1_retrieve_all_configuration_keys(
         "SupportedFeatureProfiles",
         "MeterValueSampleInterval",
     }
+    await assert_sent_only(station, "GetConfiguration")
 
 
 async def test_tc_019_2_retrieve_specific_configuration_key(
@@ -52,6 +54,7 @@ async def test_tc_019_2_retrieve_specific_configuration_key(
     assert (await station.wait_for("GetConfiguration"))["key"] == ["SupportedFeatureProfiles"]
     stored = await _configuration(csms)
     assert stored["SupportedFeatureProfiles"]["value"] == "Core,Reservation"
+    await assert_sent_only(station, "GetConfiguration")
 
 
 async def test_tc_021_change_set_configuration(csms: Csms, station: TestChargePoint) -> None:
@@ -66,6 +69,7 @@ async def test_tc_021_change_set_configuration(csms: Csms, station: TestChargePo
         "value": "60",
     }
     assert (await _configuration(csms))["MeterValueSampleInterval"]["value"] == "60"
+    await assert_sent_only(station, "ChangeConfiguration")  # no GetConfiguration after it (quirk 2)
 
 
 async def test_tc_040_1_configuration_keys_not_supported(
@@ -79,6 +83,7 @@ async def test_tc_040_1_configuration_keys_not_supported(
     assert response.json() == {"status": "NotSupported"}
     assert await station.wait_for("ChangeConfiguration") == {"key": "AcmeCustomKey", "value": "on"}
     assert "AcmeCustomKey" not in await _configuration(csms)
+    await assert_sent_only(station, "ChangeConfiguration")
 
 
 async def test_tc_040_2_configuration_keys_invalid_value(
@@ -93,3 +98,4 @@ async def test_tc_040_2_configuration_keys_invalid_value(
         assert response.json() == {"status": "Rejected"}
     assert [p["value"] for p in station.sent("ChangeConfiguration")] == ["-1", "abc"]
     assert "MeterValueSampleInterval" not in await _configuration(csms)
+    await assert_sent_only(station, "ChangeConfiguration", "ChangeConfiguration")

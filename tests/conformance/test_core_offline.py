@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from ocpp.v16 import call
 
-from tests.conformance.core_helpers import transaction
+from tests.conformance.core_helpers import assert_sent_only, transaction
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.timeutil import format_ts, parse_ts
@@ -27,6 +27,7 @@ async def test_tc_037_1_offline_start_transaction_valid_idtag(
     detail = await transaction(csms, start.transaction_id)
     assert parse_ts(detail["start_time"]) == parse_ts(started)  # the past time is kept
     assert detail["active"] is True
+    await assert_sent_only(station)
 
 
 async def test_tc_037_3_offline_start_transaction_invalid_idtag(
@@ -47,6 +48,7 @@ async def test_tc_037_3_offline_start_transaction_invalid_idtag(
     assert detail["id_tag_status"] == "Invalid"
     assert detail["stop_reason"] == "DeAuthorized"
     assert detail["active"] is False
+    await assert_sent_only(station)
 
 
 async def test_tc_039_offline_transaction(csms: Csms, station: TestChargePoint) -> None:
@@ -69,6 +71,7 @@ async def test_tc_039_offline_transaction(csms: Csms, station: TestChargePoint) 
     assert detail["energy_wh"] == 500
     assert [m["value"] for m in detail["meterValues"]] == ["260"]
     assert parse_ts(detail["stop_time"]) < datetime.now(UTC) - timedelta(minutes=4)
+    await assert_sent_only(station)
 
 
 async def test_tc_064_data_transfer_to_a_central_system(
@@ -80,6 +83,7 @@ async def test_tc_064_data_transfer_to_a_central_system(
     assert answer.status in ("Rejected", "UnknownMessageId", "UnknownVendorId")
     assert answer.status == "UnknownVendorId"
     assert answer.data is None
+    await assert_sent_only(station)
 
 
 async def test_status_notifications_sent_after_offline_keep_the_newest_state(

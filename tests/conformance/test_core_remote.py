@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conformance.core_helpers import connectors, transaction
+from tests.conformance.core_helpers import assert_sent_only, connectors, transaction
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 
@@ -18,6 +18,7 @@ async def test_tc_061_clear_authorization_data_in_authorization_cache(
         await csms.api.get("/stations/CP1/messages", params={"action": "ClearCache"})
     ).json()
     assert {(m["direction"], m["message_type"]) for m in messages} == {("out", 2), ("in", 3)}
+    await assert_sent_only(station, "ClearCache")
 
 
 async def test_tc_010_remote_start_charging_session_cable_plugged_in_first(
@@ -36,6 +37,7 @@ async def test_tc_010_remote_start_charging_session_cable_plugged_in_first(
     assert start.id_tag_info["status"] == "Accepted"
     await station.status(1, "Charging")
     assert (await transaction(csms, start.transaction_id))["active"] is True
+    await assert_sent_only(station, "RemoteStartTransaction")
 
 
 async def test_tc_011_1_remote_start_charging_session_remote_start_first(
@@ -53,6 +55,7 @@ async def test_tc_011_1_remote_start_charging_session_remote_start_first(
     assert start.id_tag_info["status"] == "Accepted"
     await station.status(1, "Charging")
     assert (await connectors(csms))[1]["status"] == "Charging"
+    await assert_sent_only(station, "RemoteStartTransaction")
 
 
 async def test_tc_011_2_remote_start_charging_session_time_out(
@@ -61,12 +64,14 @@ async def test_tc_011_2_remote_start_charging_session_time_out(
     await csms.add_tag("TAG1")
     response = await csms.api.post("/stations/CP1/remote-start", json={"idTag": "TAG1"})
     assert response.json() == {"status": "Accepted"}
+    assert await station.wait_for("RemoteStartTransaction") == {"idTag": "TAG1"}
     assert (await station.authorize("TAG1")).id_tag_info["status"] == "Accepted"
     await station.status(1, "Preparing")
     await station.status(1, "Available")  # connection timeout: no transaction
     assert (await csms.api.get("/transactions")).json() == []
     assert (await connectors(csms))[1]["status"] == "Available"
     assert len(station.sent("RemoteStartTransaction")) == 1
+    await assert_sent_only(station, "RemoteStartTransaction")
 
 
 async def test_tc_012_remote_stop_charging_session(csms: Csms, station: TestChargePoint) -> None:
@@ -82,6 +87,7 @@ async def test_tc_012_remote_stop_charging_session(csms: Csms, station: TestChar
     detail = await transaction(csms, tx)
     assert detail["stop_reason"] == "Remote"
     assert detail["active"] is False
+    await assert_sent_only(station, "RemoteStopTransaction")
 
 
 async def test_tc_017_1_unlock_connector_no_charging_session_not_fixed_cable(
@@ -91,6 +97,7 @@ async def test_tc_017_1_unlock_connector_no_charging_session_not_fixed_cable(
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "Unlocked"}
     assert await station.wait_for("UnlockConnector") == {"connectorId": 1}
+    await assert_sent_only(station, "UnlockConnector")
 
 
 async def test_tc_017_2_unlock_connector_no_charging_session_fixed_cable(
@@ -101,6 +108,7 @@ async def test_tc_017_2_unlock_connector_no_charging_session_fixed_cable(
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "NotSupported"}
     assert await station.wait_for("UnlockConnector") == {"connectorId": 1}
+    await assert_sent_only(station, "UnlockConnector")
 
 
 async def test_tc_018_1_unlock_connector_with_charging_session(
@@ -109,13 +117,16 @@ async def test_tc_018_1_unlock_connector_with_charging_session(
     await csms.add_tag("TAG1")
     tx = await station.charging("TAG1")
     response = await csms.api.post("/stations/CP1/unlock-connector", json={"connectorId": 1})
+    assert response.status_code == 200, response.text
     assert response.json() == {"status": "Unlocked"}
+    assert await station.wait_for("UnlockConnector") == {"connectorId": 1}
     await station.status(1, "Finishing")
     await station.stop_transaction(tx, reason="UnlockCommand")
     await station.status(1, "Available")
     detail = await transaction(csms, tx)
     assert detail["stop_reason"] == "UnlockCommand"
     assert detail["active"] is False
+    await assert_sent_only(station, "UnlockConnector")
 
 
 async def test_tc_026_remote_start_charging_session_rejected(
@@ -131,6 +142,7 @@ async def test_tc_026_remote_start_charging_session_rejected(
     assert (await station.wait_for("RemoteStartTransaction"))["idTag"] == "TAG1"
     # The station stays usable.
     assert (await csms.api.get("/stations/CP1")).json()["connected"] is True
+    await assert_sent_only(station, "RemoteStartTransaction")
 
 
 async def test_tc_028_remote_stop_transaction_rejected(
@@ -145,6 +157,7 @@ async def test_tc_028_remote_stop_transaction_rejected(
     assert response.json() == {"status": "Rejected"}
     assert await station.wait_for("RemoteStopTransaction") == {"transactionId": unknown}
     assert (await transaction(csms, tx))["active"] is True
+    await assert_sent_only(station, "RemoteStopTransaction")
 
 
 async def test_tc_030_unlock_connector_unlock_failure(csms: Csms, station: TestChargePoint) -> None:
@@ -153,6 +166,7 @@ async def test_tc_030_unlock_connector_unlock_failure(csms: Csms, station: TestC
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "UnlockFailed"}
     assert await station.wait_for("UnlockConnector") == {"connectorId": 1}
+    await assert_sent_only(station, "UnlockConnector")
 
 
 async def test_tc_031_unlock_connector_unknown_connector(
@@ -163,3 +177,4 @@ async def test_tc_031_unlock_connector_unknown_connector(
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "NotSupported"}
     assert await station.wait_for("UnlockConnector") == {"connectorId": 7}
+    await assert_sent_only(station, "UnlockConnector")

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from ocpp.v16 import call, call_result
 
+from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.timeutil import parse_ts
@@ -101,6 +102,7 @@ async def test_tc_044_1_firmware_download_and_install(csms: Csms) -> None:
     assert update["version_before"] == "1.0"
     assert update["version_after"] == "2.0"
     assert update["last_status"] == "Installed"
+    await assert_sent_only(cp, "UpdateFirmware")  # nothing after the mid-flow boot
 
 
 async def test_tc_044_2_firmware_download_failed(csms: Csms, station: TestChargePoint) -> None:
@@ -121,6 +123,7 @@ async def test_tc_044_2_firmware_download_failed(csms: Csms, station: TestCharge
     assert state["updates"][0]["location"] == location
     assert state["updates"][0]["last_status"] == "DownloadFailed"
     assert state["updates"][0]["firmware_image_id"] is None
+    await assert_sent_only(station, "UpdateFirmware")
 
 
 async def test_tc_044_3_firmware_installation_failed(csms: Csms) -> None:
@@ -143,6 +146,7 @@ async def test_tc_044_3_firmware_installation_failed(csms: Csms) -> None:
     assert state["firmwareVersion"] == "1.0"
     assert state["updates"][0]["version_after"] == "1.0"
     assert state["updates"][0]["last_status"] == "InstallationFailed"
+    await assert_sent_only(cp, "UpdateFirmware")
 
 
 async def test_tc_045_1_get_diagnostics(csms: Csms, station: TestChargePoint) -> None:
@@ -190,6 +194,7 @@ async def test_tc_045_1_get_diagnostics(csms: Csms, station: TestChargePoint) ->
     async with httpx.AsyncClient() as anonymous:
         denied = await anonymous.get(csms.api_base + files["diag-CP1.zip"]["downloadPath"][7:])
     assert denied.status_code == 401
+    await assert_sent_only(station, "GetDiagnostics")
 
 
 async def test_tc_045_2_get_diagnostics_upload_failed(csms: Csms, station: TestChargePoint) -> None:
@@ -206,3 +211,4 @@ async def test_tc_045_2_get_diagnostics_upload_failed(csms: Csms, station: TestC
     assert state["requests"][0]["transport"] == "external"
     assert state["requests"][0]["last_status"] == "UploadFailed"
     assert state["files"] == []
+    await assert_sent_only(station, "GetDiagnostics")

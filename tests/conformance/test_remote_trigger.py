@@ -6,6 +6,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
+from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.timeutil import now_ts
@@ -86,6 +87,7 @@ async def test_tc_054_trigger_message(csms: Csms, station: TestChargePoint) -> N
             await conn.execute(select(meter_values).where(meter_values.c.station_id == "CP1"))
         ).all()
     assert [(r.value, r.transaction_id, r.context) for r in rows] == [("1234", None, "Trigger")]
+    await assert_sent_only(station, *["TriggerMessage"] * 6)
 
 
 async def test_tc_055_trigger_message_rejected(csms: Csms, station: TestChargePoint) -> None:
@@ -99,6 +101,7 @@ async def test_tc_055_trigger_message_rejected(csms: Csms, station: TestChargePo
     history = await _history(csms)
     assert history[0]["status"] == "Rejected"
     assert history[0]["requested_message"] == "MeterValues"
+    await assert_sent_only(station, "TriggerMessage")
 
 
 async def test_boot_notification_trigger_refused_after_accepted_boot(

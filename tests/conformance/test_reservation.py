@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from tests.support.poll import eventually
@@ -49,6 +50,7 @@ async def test_tc_046_reservation_transaction(csms: Csms, station: TestChargePoi
     assert row["transaction_id"] == start.transaction_id
     tx = (await csms.api.get(f"/transactions/{start.transaction_id}")).json()
     assert tx["reservation_id"] == rid
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_tc_047_reservation_expire(csms: Csms, station: TestChargePoint) -> None:
@@ -70,6 +72,7 @@ async def test_tc_047_reservation_expire(csms: Csms, station: TestChargePoint) -
     await station.status(1, "Available")
     connectors = (await csms.api.get("/stations/CP1")).json()["connectors"]
     assert next(c for c in connectors if c["connector_id"] == 1)["status"] == "Available"
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def _refused(csms: Csms, station: TestChargePoint, answer: str) -> dict[str, Any]:
@@ -87,11 +90,13 @@ async def _refused(csms: Csms, station: TestChargePoint, answer: str) -> dict[st
 
 async def test_tc_048_1_reservation_faulted(csms: Csms, station: TestChargePoint) -> None:
     await _refused(csms, station, "Faulted")
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_tc_048_2_reservation_occupied(csms: Csms, station: TestChargePoint) -> None:
     await station.status(1, "Preparing")
     await _refused(csms, station, "Occupied")
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_tc_048_3_reservation_unavailable(csms: Csms, station: TestChargePoint) -> None:
@@ -102,10 +107,12 @@ async def test_tc_048_3_reservation_unavailable(csms: Csms, station: TestChargeP
     assert station.sent("ChangeAvailability") == [{"connectorId": 1, "type": "Inoperative"}]
     await station.status(1, "Unavailable")
     await _refused(csms, station, "Unavailable")
+    await assert_sent_only(station, "ChangeAvailability", "ReserveNow")
 
 
 async def test_tc_048_4_reservation_rejected(csms: Csms, station: TestChargePoint) -> None:
     await _refused(csms, station, "Rejected")
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_tc_049_reservation_of_a_charge_point(csms: Csms, station: TestChargePoint) -> None:
@@ -124,6 +131,7 @@ async def test_tc_049_reservation_of_a_charge_point(csms: Csms, station: TestCha
     assert start.id_tag_info["status"] == "Accepted"
     row = await eventually(lambda: _reservation(csms, rid), lambda r: r["status"] == "used")
     assert row["connector_id"] == 0
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_tc_051_cancel_reservation(csms: Csms, station: TestChargePoint) -> None:
@@ -140,6 +148,7 @@ async def test_tc_051_cancel_reservation(csms: Csms, station: TestChargePoint) -
     row = await _reservation(csms, rid)
     assert row["status"] == "cancelled"
     assert row["cancel_answer"] == "Accepted"
+    await assert_sent_only(station, "ReserveNow", "CancelReservation")
 
 
 async def test_tc_052_cancel_reservation_rejected(csms: Csms, station: TestChargePoint) -> None:
@@ -155,6 +164,7 @@ async def test_tc_052_cancel_reservation_rejected(csms: Csms, station: TestCharg
     row = await _reservation(csms, rid)
     assert row["cancel_answer"] == "Rejected"
     assert row["status"] == "active"  # the station's refusal changes nothing WattHub decided
+    await assert_sent_only(station, "ReserveNow", "CancelReservation")
 
 
 async def test_tc_053_use_reserved_connector_with_parent_id_tag(
@@ -182,6 +192,7 @@ async def test_tc_053_use_reserved_connector_with_parent_id_tag(
     )
     assert row["status"] == "used"
     assert row["parent_id_tag"] == "PARENT"
+    await assert_sent_only(station, "ReserveNow")
 
 
 async def test_reserved_connector_refuses_other_tags(csms: Csms, station: TestChargePoint) -> None:

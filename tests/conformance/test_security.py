@@ -198,8 +198,8 @@ async def _eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
             await asyncio.sleep(0.05)
 
 
-def _csr(cn: str) -> tuple[str, Any]:
-    key = generate_private_key("ec-p256")
+def _csr(cn: str, key_type: str = "ec-p256") -> tuple[str, Any]:
+    key = generate_private_key(key_type)  # type: ignore[arg-type]
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
@@ -287,6 +287,21 @@ async def test_tc_085_basic_authentication(tls: TlsCsms) -> None:
         "no or malformed Basic authorization header",
         "wrong password",
     }
+    # The operator registers the OCTT's configured value in its hex form (32-40 characters):
+    # the OCTT decodes it and sends the raw password; stations that send the hex work too.
+    hex_form = "4F43415F4F4354545F61646D696E5F74657374"
+    await tls.csms.add_station("CP085H", password=hex_form)
+    assert await tls.refused("CP085H", tls=False) == 401
+    cp = await tls.connect("CP085H", tls=False, password=password)
+    await _boot(cp)
+    await tls.csms.close_stations()
+    cp = await tls.connect("CP085H", tls=False, password=hex_form)
+    await _boot(cp)
+    # A generated password (PUT .../password) is hex too: the decoded form is what works.
+    generated = (await tls.api.put("/stations/CP085H/password", json={})).json()["password"]
+    await tls.csms.close_stations()
+    cp = await tls.connect("CP085H", tls=False, password=bytes.fromhex(generated).decode())
+    await _boot(cp)
 
 
 # -- TLS (profile 2/3) -------------------------------------------------------------------------
@@ -410,6 +425,8 @@ async def test_tc_083_upgrade_security_profile(tls: TlsCsms) -> None:
     assert await tls.refused("CP083", tls=False, password=PASSWORD) == 403  # old profile
     cp = await tls.connect("CP083", tls=True, password=PASSWORD)
     await _boot(cp)
+    await asyncio.sleep(0.3)
+    assert cp.received == []  # nothing unsolicited after the reconnect and boot
     profile = (await tls.api.get("/stations/CP083/security-profile")).json()
     assert profile["securityProfile"] == 2
     assert [(c["old_profile"], c["new_profile"], c["via"]) for c in profile["changes"]] == [
@@ -464,17 +481,20 @@ async def test_downgrade_through_ocpp_is_refused(tls: TlsCsms) -> None:
 # -- certificates ------------------------------------------------------------------------------
 
 
-async def _renewal(tls: TlsCsms, cp: TestChargePoint, station_id: str) -> tuple[str, Any]:
+async def _renewal(
+    tls: TlsCsms, cp: TestChargePoint, station_id: str, key_type: str = "ec-p256"
+) -> tuple[str, Any]:
     response = await tls.api.post(f"/stations/{station_id}/renew-certificate")
     assert response.json() == {"status": "Accepted"}
     # Validated: requestedMessage SignChargePointCertificate, connectorId omitted.
     assert cp.sent("ExtendedTriggerMessage")[-1] == {
         "requestedMessage": "SignChargePointCertificate"
     }
-    csr, key = _csr("whatever-the-station-put")
+    csr, key = _csr("whatever-the-station-put", key_type)
     answer = await cp.call(call.SignCertificate(csr=csr))
     assert answer.status == "Accepted"
-    chain = (await cp.wait_for("CertificateSigned"))["certificateChain"]
+    count = len(cp.sent("CertificateSigned")) + 1
+    chain = (await cp.wait_for("CertificateSigned", count=count))["certificateChain"]
     return chain, key
 
 
@@ -498,6 +518,14 @@ async def test_tc_074_update_charge_point_certificate(tls: TlsCsms) -> None:
 
     issued = await _eventually(accepted)
     assert issued[0]["subject"] == "CN=SN-074"
+    # SteVe's OCTT run also renews with an RSA-2048 CSR: same checks.
+    rsa_chain, rsa_key = await _renewal(tls, cp, "CP074", "rsa-2048")
+    rsa_leaf = pki.load_certificates(rsa_chain)[0]
+    assert "\r" not in rsa_chain
+    assert rsa_leaf.public_key().public_numbers() == rsa_key.public_key().public_numbers()
+    assert rsa_leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "SN-074"
+    assert rsa_leaf.signature_hash_algorithm.name == "sha256"
+    assert [a for a, _ in cp.received] == ["ExtendedTriggerMessage", "CertificateSigned"] * 2
     await tls.csms.close_stations()
 
     # The station reconnects with its new certificate: accepted. The old one (CN = id) is not
@@ -733,6 +761,7 @@ async def test_tc_080_secure_firmware_update(tls: TlsCsms) -> None:
     assert sent["requestId"] == 1
     fw = sent["firmware"]
     assert fw["location"] == location
+    assert fw["retrieveDateTime"]  # required
     signing_pem = (tls.pki.path / "firmware-signing.pem").read_text()
     assert fw["signingCertificate"] == pki.certificate_to_pem(pki.load_certificates(signing_pem)[0])
     assert firmware_signing.verify_firmware_signature(
@@ -761,6 +790,8 @@ async def test_tc_080_secure_firmware_update(tls: TlsCsms) -> None:
     ]
     critical = (await tls.api.get("/security-events", params={"criticalOnly": True})).json()
     assert [e["type"] for e in critical] == ["FirmwareUpdated"]
+    await asyncio.sleep(0.3)  # nothing after the mid-flow boot
+    assert [a for a, _ in cp.received] == ["SignedUpdateFirmware"]
 
 
 async def test_tc_081_secure_firmware_update_invalid_signature(tls: TlsCsms) -> None:

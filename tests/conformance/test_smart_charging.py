@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.smart_charging import format_ocpp_datetime
@@ -67,6 +68,7 @@ async def test_tc_056_central_smart_charging_tx_default_profile(
     assert "transactionId" not in cs and "recurrencyKind" not in cs
     assert "startSchedule" in cs["chargingSchedule"]
     assert cs["chargingSchedule"]["duration"] == 3600
+    assert cs["chargingSchedule"]["chargingRateUnit"] == "A"
     assert cs["chargingSchedule"]["chargingSchedulePeriod"][0] == {"startPeriod": 0, "limit": 6.0}
     [entry] = await installed(csms)
     assert (entry["connectorId"], entry["chargingProfileId"]) == (1, 11)
@@ -86,6 +88,7 @@ async def test_tc_056_central_smart_charging_tx_default_profile(
     assert sent["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 6
     # Same stackLevel + purpose on the same connector: the library profile replaced profile 11.
     assert [e["chargingProfileId"] for e in await installed(csms)] == [library_id]
+    await assert_sent_only(station, "SetChargingProfile", "SetChargingProfile")
 
 
 async def test_tc_057_central_smart_charging_tx_profile(
@@ -139,6 +142,7 @@ async def test_tc_057_central_smart_charging_tx_profile(
     # Same stackLevel + purpose on connector 1: 22 replaced 21.
     entries = await installed(csms)
     assert [(e["chargingProfileId"], e["transactionId"]) for e in entries] == [(22, tx)]
+    await assert_sent_only(station, "SetChargingProfile", "SetChargingProfile")
 
 
 async def test_tc_066_get_composite_schedule(csms: Csms, station: TestChargePoint) -> None:
@@ -211,6 +215,20 @@ async def test_tc_067_clear_charging_profile(csms: Csms, station: TestChargePoin
         p["csChargingProfiles"]["chargingProfileId"] for p in station.sent("SetChargingProfile")
     ]
     assert len(set(sent_ids)) == 3
+    shapes = [
+        (
+            p["connectorId"],
+            p["csChargingProfiles"]["chargingProfilePurpose"],
+            p["csChargingProfiles"]["stackLevel"],
+            p["csChargingProfiles"].get("transactionId"),
+        )
+        for p in station.sent("SetChargingProfile")
+    ]
+    assert shapes == [
+        (0, "ChargePointMaxProfile", 3, None),
+        (1, "TxDefaultProfile", 3, None),
+        (1, "TxProfile", 3, tx),
+    ]
     assert sorted(e["chargingProfileId"] for e in await installed(csms)) == [41, 42, 43]
 
     # 1. By id only.
@@ -229,6 +247,7 @@ async def test_tc_067_clear_charging_profile(csms: Csms, station: TestChargePoin
     assert response.json()["status"] == "Accepted"
     assert station.sent("ClearChargingProfile")[-1] == {}
     assert await installed(csms) == []
+    await assert_sent_only(station, *["SetChargingProfile"] * 3, *["ClearChargingProfile"] * 3)
 
 
 async def test_tc_059_remote_start_transaction_with_charging_profile(

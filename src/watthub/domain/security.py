@@ -151,6 +151,12 @@ async def signed_firmware_status(ctx: StationContext, payload: dict[str, Any]) -
 
 
 async def _track_status(ctx: StationContext, table: Any, payload: dict[str, Any]) -> None:
+    if payload["status"] == "Idle" and payload.get("requestId") is None:
+        # A triggered "nothing in progress" report belongs to no request: attaching it to the
+        # newest one would overwrite that request's final status (Uploaded, Installed...).
+        ctx.log.info("%s: Idle (no request in progress)", table.name)
+        return
+
     async def op(conn: AsyncConnection) -> bool:
         return await security_repo.record_status(
             conn, table, ctx.station_id, payload.get("requestId"), payload["status"]

@@ -71,6 +71,21 @@ def decode_authorization_key(value: str) -> bytes:
     )
 
 
+def station_password(value: str) -> bytes:
+    """The Basic-auth password an operator-entered station password stands for.
+
+    Same TC_085 rule as :func:`decode_authorization_key`: 32-40 hex digits are the hex form of
+    the password (what the OCTT and ``generate_authorization_key`` produce; the station decodes
+    it and sends the raw bytes), anything else is the password itself. Hash this, not the raw
+    input: :func:`verify_station_password` then accepts the decoded and the hex form alike."""
+    if 32 <= len(value) <= 40 and len(value) % 2 == 0:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    return value.encode("utf-8")
+
+
 def _to_bytes(password: bytes | str) -> bytes:
     # surrogateescape round-trips header bytes that were not valid UTF-8 (see parse_basic_auth).
     return password if isinstance(password, bytes) else password.encode("utf-8", "surrogateescape")

@@ -11,7 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
-from watthub.security.passwords import generate_authorization_key, hash_password
+from watthub.security.passwords import (
+    generate_authorization_key,
+    hash_password,
+    station_password,
+)
 from watthub.storage import messages_repo, security_repo, stations_repo, transactions_repo
 
 router = APIRouter(tags=["stations"], dependencies=[Depends(require_token)])
@@ -70,7 +74,11 @@ async def list_stations(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
 
 @router.post("/stations", status_code=201, summary="Register a station")
 async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> dict[str, Any]:
-    password_hash = await asyncio.to_thread(hash_password, body.password) if body.password else None
+    password_hash = (
+        await asyncio.to_thread(hash_password, station_password(body.password))
+        if body.password
+        else None
+    )
     try:
         async with hub.services.engine.begin() as conn:
             station = await stations_repo.create_station(
@@ -141,7 +149,7 @@ async def set_password(
 ) -> dict[str, Any]:
     station = await _get_or_404(hub, station_id)
     password = body.password or generate_authorization_key()
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await asyncio.to_thread(hash_password, station_password(password))
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, password_hash=password_hash)
         if station["security_profile"] == 0:
