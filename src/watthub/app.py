@@ -19,12 +19,14 @@ from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
+from watthub.domain.tag_cache import TagCache
 from watthub.files import runtime as files_runtime
 from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
 from watthub.server.ws_server import OcppServer
 from watthub.storage import db, messages_repo
+from watthub.storage.sqlite_writer import SQLiteBatchConnection, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
 
 log = logging.getLogger("watthub")
@@ -69,7 +71,7 @@ class WattHub:
     ) -> None:
         load_profiles()
         s = self.settings
-        engine = db.create_engine(s.database_url)
+        engine = db.create_engine(s.database_url, s.sqlite_synchronous)
         if s.auto_migrate:
             await db.upgrade(engine, s.database_url)
         else:
@@ -80,11 +82,18 @@ class WattHub:
                     f"The database is at revision {current or 'none'}, WattHub needs {head}. "
                     "Run `watthub db upgrade` (or start with --migrate / WATTHUB_AUTO_MIGRATE=true)."
                 )
-        writer = BatchWriter(engine, s.write_batch_max)
+        sqlite = (
+            SQLiteBatchConnection(sync_sqlite_engine(s.database_url, s.sqlite_synchronous))
+            if db.is_sqlite(s.database_url)
+            else None
+        )
+        writer = BatchWriter(engine, s.write_batch_max, sqlite=sqlite)
         writer.start()
         self.registry = SessionRegistry()
         gateway = LocalGateway(self.registry, s.call_timeout)
-        self.services = Services(s, engine, writer, gateway, EventBus())
+        self.services = Services(
+            s, engine, writer, gateway, EventBus(), TagCache(engine, s.tag_cache_ttl)
+        )
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./data/watthub.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
+    sqlite_synchronous: str = Field(
+        "FULL",
+        description="SQLite durability: FULL (fsync per commit, survives power loss) or NORMAL",
+    )
     auto_migrate: bool = Field(False, description="Run database migrations at start-up")
     data_dir: Path = Field(Path("./data"), description="Uploaded files (firmware, diagnostics)")
 
@@ -87,6 +91,9 @@ class Settings(BaseSettings):
     )
 
     write_batch_max: int = 512
+    tag_cache_ttl: float = Field(
+        30.0, description="Seconds an id tag stays cached for authorization; 0 = no cache"
+    )
 
     # Firmware Management file hosting (docs/firmware.md).
     files_base_url: str = Field(

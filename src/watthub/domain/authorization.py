@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.storage import tags_repo
+from watthub.domain.tag_cache import TagCache
 from watthub.timeutil import as_utc, format_ts, utcnow
 
 
@@ -52,9 +52,14 @@ def tag_info(tag: dict[str, Any] | None) -> dict[str, Any]:
     return info
 
 
-async def decide(conn: AsyncConnection, request: AuthRequest) -> tuple[dict[str, Any], dict | None]:
-    tag = await tags_repo.get_tag(conn, request.id_tag)
+async def decide(
+    conn: AsyncConnection | None, request: AuthRequest, tags: TagCache
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The idTagInfo for ``request``. ``conn`` is the write's connection inside a write
+    (StartTransaction, StopTransaction) and ``None`` for Authorize, which needs no connection
+    when the tag is cached; hooks that look at the database act on StartTransaction only."""
+    tag = await tags.get(request.id_tag, conn)
     info = tag_info(tag)
     for hook in AUTH_HOOKS:
-        info = await hook(conn, request, info)
+        info = await hook(conn, request, info)  # type: ignore[arg-type]
     return info, tag

@@ -14,6 +14,7 @@ from watthub.storage.writer import BatchWriter
 
 if TYPE_CHECKING:
     from watthub.domain.events import EventBus
+    from watthub.domain.tag_cache import TagCache
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Services:
     writer: BatchWriter
     gateway: StationGateway
     events: EventBus
+    tags: TagCache
     # Registration status of the last boot, per connected station (Pending blocks remote start).
     registration: dict[str, str] = field(default_factory=dict)
     # Per-hub state and long-lived objects of feature modules, keyed by the feature's name.

@@ -4,6 +4,7 @@ Transaction messages are answered only after their data is committed (``writer.r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,9 @@ from watthub.domain.authorization import STARTED_HOOKS, AuthRequest, decide
 from watthub.domain.context import StationContext
 from watthub.domain.registry import on
 from watthub.storage import stations_repo, transactions_repo
+from watthub.storage.clip import clip_rows
+from watthub.storage.tables import meter_values as meter_values_table
+from watthub.storage.tables import status_history
 from watthub.timeutil import now_ts, parse_ts, utcnow
 
 # Pending/Rejected: the interval is the minimum wait before the next BootNotification.
@@ -72,22 +76,22 @@ async def heartbeat(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
 
 @on("StatusNotification")
 async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
-    status_at = _timestamp(p.get("timestamp"))
+    history, current = stations_repo.status_rows(
+        ctx.station_id,
+        p["connectorId"],
+        p["status"],
+        p["errorCode"],
+        _timestamp(p.get("timestamp")),
+        info=p.get("info"),
+        vendor_id=p.get("vendorId"),
+        vendor_error_code=p.get("vendorErrorCode"),
+    )
 
-    async def store(conn: AsyncConnection) -> None:
-        await stations_repo.record_status(
-            conn,
-            ctx.station_id,
-            p["connectorId"],
-            p["status"],
-            p["errorCode"],
-            status_at,
-            info=p.get("info"),
-            vendor_id=p.get("vendorId"),
-            vendor_error_code=p.get("vendorErrorCode"),
-        )
-
-    await ctx.services.writer.run(store)
+    # Two row writes, coalesced with the other stations' in the batch: the history row and the
+    # connector's current status (an upsert that only moves forward in time).
+    writer = ctx.services.writer
+    upsert = stations_repo.current_status_upsert(ctx.services.engine.dialect.name)
+    await asyncio.gather(writer.insert(status_history, [history]), writer.insert(upsert, [current]))
     if p["errorCode"] != "NoError":
         ctx.log.warning(
             "connector %s %s with error %s", p["connectorId"], p["status"], p["errorCode"]
@@ -97,8 +101,8 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
 
 @on("Authorize")
 async def authorize(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
-    async with ctx.services.engine.connect() as conn:
-        info, _tag = await decide(conn, AuthRequest(ctx.station_id, p["idTag"], "Authorize"))
+    request = AuthRequest(ctx.station_id, p["idTag"], "Authorize")
+    info, _tag = await decide(None, request, ctx.services.tags)
     return {"idTagInfo": info}
 
 
@@ -112,7 +116,7 @@ async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str,
 
     async def store(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         # Decide inside the write so two concurrent starts with one tag see each other.
-        info, tag = await decide(conn, request)
+        info, tag = await decide(conn, request, ctx.services.tags)
         if (
             info["status"] == "Accepted"
             and tag is not None
@@ -195,7 +199,8 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
         )
         info = None
         if id_tag is not None:
-            info, _tag = await decide(conn, AuthRequest(ctx.station_id, id_tag, "StopTransaction"))
+            request = AuthRequest(ctx.station_id, id_tag, "StopTransaction")
+            info, _tag = await decide(conn, request, ctx.services.tags)
         return outcome, info, connector
 
     outcome, info, connector = await ctx.services.writer.run(store)
@@ -223,10 +228,8 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
         ctx.station_id, p["connectorId"], p.get("transactionId"), p["meterValue"], "MeterValues"
     )
 
-    async def store(conn: AsyncConnection) -> None:
-        await transactions_repo.insert_meter_values(conn, rows)
-
-    await ctx.services.writer.run(store)
+    # Rows of all MeterValues in a batch go to the database as one statement.
+    await ctx.services.writer.insert(meter_values_table, clip_rows(meter_values_table, rows))
     return {}
 
 

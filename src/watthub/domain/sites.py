@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -178,7 +179,30 @@ async def _send(services: Services, site: dict[str, Any], tx: dict[str, Any], va
     return True
 
 
+_MEMBERS = "sites.members"
+_MEMBERS_TTL = 5.0
+
+
+async def _site_members(services: Services) -> frozenset[str]:
+    """Stations that belong to a site, cached briefly: every transaction start and stop asks, and
+    most networks have no sites at all."""
+    cached = services.features.get(_MEMBERS)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]  # type: ignore[no-any-return]
+    async with services.engine.connect() as conn:
+        members = frozenset(await repo.all_site_station_ids(conn))
+    services.features[_MEMBERS] = (time.monotonic() + _MEMBERS_TTL, members)
+    return members
+
+
+def forget_site_members(services: Services) -> None:
+    """Call after changing which stations belong to which site."""
+    services.features.pop(_MEMBERS, None)
+
+
 async def rebalance_station_site(services: Services, station_id: str) -> None:
+    if station_id not in await _site_members(services):
+        return
     async with services.engine.connect() as conn:
         site_id = await repo.site_of_station(conn, station_id)
     if site_id is not None:

@@ -313,6 +313,11 @@ async def _transaction_stopped(
     def end(inst: InstalledProfiles) -> list[Any]:
         return inst.end_transaction(transaction_id, connector_id or None)
 
+    # A read first: most stations have no profiles, and a write per transaction end is not free.
+    async with services.engine.connect() as conn:
+        installed = await repo.load_installed(conn, station_id)
+    if not any(e.profile.get("chargingProfilePurpose") == "TxProfile" for e in installed):
+        return
     removed = await _update_installed(services, station_id, end)
     if removed:
         log.info(

@@ -1,14 +1,11 @@
-"""Buffers message-log rows and writes them in one INSERT per writer batch; the log must never
-slow down or block the answer to a station."""
+"""The per-station message log: rows go to the writer as loss-tolerant writes, coalesced into one
+INSERT per batch; the log must never slow down or block the answer to a station."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.storage import messages_repo
+from watthub.storage.tables import message_log
 from watthub.storage.writer import BatchWriter
 from watthub.timeutil import utcnow
 
@@ -17,7 +14,6 @@ class MessageLogger:
     def __init__(self, writer: BatchWriter, enabled: bool = True) -> None:
         self._writer = writer
         self._enabled = enabled
-        self._rows: list[dict[str, Any]] = []
 
     def record(
         self,
@@ -30,26 +26,23 @@ class MessageLogger:
     ) -> None:
         if not self._enabled:
             return
-        if not self._rows:
-            self._writer.post(self._flush)
         text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
         if action == "ChangeConfiguration" and "AuthorizationKey" in text:
             text = _redact_authorization_key(text)
-        self._rows.append(
-            {
-                "station_id": station_id,
-                "direction": direction,
-                "message_type": message_type,
-                "action": action,
-                "message_id": message_id[:64] if message_id else None,
-                "payload": text,
-                "created_at": utcnow(),
-            }
+        self._writer.post_rows(
+            message_log,
+            [
+                {
+                    "station_id": station_id,
+                    "direction": direction,
+                    "message_type": message_type,
+                    "action": action[:64] if action else None,
+                    "message_id": message_id[:64] if message_id else None,
+                    "payload": text,
+                    "created_at": utcnow(),
+                }
+            ],
         )
-
-    async def _flush(self, conn: AsyncConnection) -> None:
-        rows, self._rows = self._rows, []
-        await messages_repo.insert_messages(conn, rows)
 
 
 def _redact_authorization_key(text: str) -> str:

@@ -7,22 +7,32 @@ failing the station's message. The full frame stays in the message log."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import String, Table
 
 
+@cache
+def _limits(table: Table) -> dict[str, int]:
+    return {
+        c.name: c.type.length
+        for c in table.columns
+        if isinstance(c.type, String) and c.type.length is not None
+    }
+
+
 def clip(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    out = dict(values)
+    """``values`` with over-long strings cut; the same dict when nothing is too long (hot path)."""
+    limits = _limits(table)
+    out = values
     for name, value in values.items():
-        if not isinstance(value, str):
-            continue
-        column = table.c.get(name)
-        if column is None or not isinstance(column.type, String):
-            continue
-        length = column.type.length
-        if length is not None and len(value) > length:
-            out[name] = value[:length]
+        if isinstance(value, str):
+            length = limits.get(name)
+            if length is not None and len(value) > length:
+                if out is values:
+                    out = dict(values)
+                out[name] = value[:length]
     return out
 
 

@@ -166,6 +166,11 @@ async def site_of_station(conn: AsyncConnection, station_id: str) -> str | None:
     return result.scalar()
 
 
+async def all_site_station_ids(conn: AsyncConnection) -> list[str]:
+    result = await conn.execute(select(site_stations.c.station_id))
+    return [r[0] for r in result]
+
+
 async def site_station_ids(conn: AsyncConnection, site_id: str) -> list[str]:
     result = await conn.execute(
         select(site_stations.c.station_id)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.clip import clip, clip_rows
 from watthub.storage.tables import connectors, station_configuration, stations, status_history
 from watthub.storage.upsert import upsert
-from watthub.timeutil import as_utc, utcnow
+from watthub.timeutil import utcnow
 
 
 def _row(row: Any) -> dict[str, Any] | None:
@@ -54,8 +56,7 @@ async def delete_station(conn: AsyncConnection, station_id: str) -> bool:
     return result.rowcount > 0
 
 
-async def record_status(
-    conn: AsyncConnection,
+def status_rows(
     station_id: str,
     connector_id: int,
     status: str,
@@ -64,44 +65,69 @@ async def record_status(
     info: str | None = None,
     vendor_id: str | None = None,
     vendor_error_code: str | None = None,
-) -> None:
-    """Append to the history; the connector's current status only moves forward in time, so a
-    late, historical StatusNotification (sent after an offline period) cannot overwrite a newer
-    one (spec §4.9)."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(history row, current-status row) for one StatusNotification."""
     now = utcnow()
-    detail = {
-        "status": status,
-        "error_code": error_code,
-        "info": info,
-        "vendor_id": vendor_id,
-        "vendor_error_code": vendor_error_code,
-        "status_at": status_at,
-    }
-    detail = clip(connectors, detail)  # same widths in status_history
-    await conn.execute(
-        status_history.insert().values(
-            station_id=station_id, connector_id=connector_id, received_at=now, **detail
-        )
+    detail = clip(
+        connectors,  # same widths in status_history
+        {
+            "status": status,
+            "error_code": error_code,
+            "info": info,
+            "vendor_id": vendor_id,
+            "vendor_error_code": vendor_error_code,
+            "status_at": status_at,
+        },
     )
-    current = await conn.execute(
-        select(connectors.c.status_at).where(
-            connectors.c.station_id == station_id, connectors.c.connector_id == connector_id
-        )
+    history = {"station_id": station_id, "connector_id": connector_id, "received_at": now, **detail}
+    current = {"station_id": station_id, "connector_id": connector_id, "updated_at": now, **detail}
+    return history, current
+
+
+_STATUS_COLUMNS = (
+    "status",
+    "error_code",
+    "info",
+    "vendor_id",
+    "vendor_error_code",
+    "status_at",
+    "updated_at",
+)
+
+
+@cache
+def current_status_upsert(dialect: str) -> Any:
+    """One statement: create the connector or move its status forward — only forward in time, so
+    a late, historical StatusNotification (sent after an offline period) cannot overwrite a newer
+    one (spec §4.9)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(connectors)
+    return stmt.on_conflict_do_update(
+        index_elements=["station_id", "connector_id"],
+        set_={c: stmt.excluded[c] for c in _STATUS_COLUMNS},
+        where=or_(
+            connectors.c.status_at.is_(None), connectors.c.status_at <= stmt.excluded.status_at
+        ),
     )
-    row = current.first()
-    if row is None:
-        await upsert(
-            conn,
-            connectors,
-            {"station_id": station_id, "connector_id": connector_id, "updated_at": now, **detail},
-            keys=["station_id", "connector_id"],
-        )
-    elif row.status_at is None or as_utc(row.status_at) <= status_at:  # type: ignore[operator]
-        await conn.execute(
-            update(connectors)
-            .where(connectors.c.station_id == station_id, connectors.c.connector_id == connector_id)
-            .values(updated_at=now, **detail)
-        )
+
+
+async def set_current_status(conn: AsyncConnection, current: dict[str, Any]) -> None:
+    await conn.execute(current_status_upsert(conn.dialect.name), current)
+
+
+async def record_status(
+    conn: AsyncConnection,
+    station_id: str,
+    connector_id: int,
+    status: str,
+    error_code: str,
+    status_at: datetime,
+    **extra: Any,
+) -> None:
+    """Append to the history and move the current status forward (one call, for cold paths)."""
+    history, current = status_rows(station_id, connector_id, status, error_code, status_at, **extra)
+    await conn.execute(status_history.insert(), history)
+    await set_current_status(conn, current)
 
 
 async def list_connectors(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:

@@ -55,11 +55,14 @@ async def put_tag(id_tag: str, body: IdTagPut, hub: Any = Depends(get_hub)) -> d
             allow_concurrent_tx=body.allowConcurrentTx,
             note=body.note,
         )
+    hub.services.tags.invalidate(id_tag)  # after the commit: the next lookup reads the new state
     return present.row(tag) or {}
 
 
 @router.delete("/id-tags/{id_tag}", status_code=204, summary="Delete an id tag")
 async def delete_tag(id_tag: str, hub: Any = Depends(get_hub)) -> None:
     async with hub.services.engine.begin() as conn:
-        if not await tags_repo.delete_tag(conn, id_tag):
-            raise HTTPException(404, f"Id tag {id_tag} is unknown")
+        deleted = await tags_repo.delete_tag(conn, id_tag)
+    hub.services.tags.invalidate(id_tag)
+    if not deleted:
+        raise HTTPException(404, f"Id tag {id_tag} is unknown")

@@ -119,6 +119,7 @@ async def delete_site(site_id: str, hub: Any = Depends(get_hub)) -> None:
     await _site_or_404(hub, site_id)
     async with hub.services.engine.begin() as conn:
         await repo.delete_site(conn, site_id)
+    site_logic.forget_site_members(hub.services)
 
 
 @router.put("/sites/{site_id}/stations/{station_id}", summary="Put a station into the site")
@@ -130,6 +131,7 @@ async def assign_station(site_id: str, station_id: str, hub: Any = Depends(get_h
         previous = await repo.site_of_station(conn, station_id)
         await repo.unassign_station(conn, station_id)
         await repo.assign_station(conn, site_id, station_id)
+    site_logic.forget_site_members(hub.services)
     if previous is not None and previous != site_id:
         await site_logic.rebalance(hub.services, previous)
     result = await site_logic.rebalance(hub.services, site_id)
@@ -146,6 +148,7 @@ async def unassign_station(site_id: str, station_id: str, hub: Any = Depends(get
         if await repo.site_of_station(conn, station_id) != site_id:
             raise HTTPException(404, f"Station {station_id} is not in site {site_id}")
         await repo.unassign_station(conn, station_id)
+    site_logic.forget_site_members(hub.services)
     result = await site_logic.rebalance(hub.services, site_id)
     return {**await _view(hub, site_id), "sent": result["sent"]}
 
