@@ -139,9 +139,23 @@ async def _update_installed(services: Services, station_id: str, change: Any) ->
         installed = await repo.load_installed(conn, station_id)
         removed = change(installed)
         await repo.save_installed(conn, station_id, installed)
+        holders = _stations_with_profiles(services)
+        if len(installed):
+            holders.add(station_id)
+        else:
+            holders.discard(station_id)
         return list(removed)
 
     return await services.writer.run(op)
+
+
+_HOLDERS = "smart_charging.stations_with_profiles"
+
+
+def _stations_with_profiles(services: Services) -> set[str]:
+    """Stations with at least one installed profile, kept in memory so that the end of every
+    transaction at a station without profiles costs nothing."""
+    return services.features.setdefault(_HOLDERS, set())  # type: ignore[no-any-return]
 
 
 @after_command("SetChargingProfile")
@@ -313,10 +327,7 @@ async def _transaction_stopped(
     def end(inst: InstalledProfiles) -> list[Any]:
         return inst.end_transaction(transaction_id, connector_id or None)
 
-    # A read first: most stations have no profiles, and a write per transaction end is not free.
-    async with services.engine.connect() as conn:
-        installed = await repo.load_installed(conn, station_id)
-    if not any(e.profile.get("chargingProfilePurpose") == "TxProfile" for e in installed):
+    if station_id not in _stations_with_profiles(services):
         return
     removed = await _update_installed(services, station_id, end)
     if removed:
@@ -333,4 +344,6 @@ async def setup(services: Services) -> None:
     async def on_stopped(**data: Any) -> None:
         await _transaction_stopped(services, **data)
 
+    async with services.engine.connect() as conn:
+        _stations_with_profiles(services).update(await repo.stations_with_installed(conn))
     services.events.subscribe(events.TRANSACTION_STOPPED, on_stopped)

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam
+from sqlalchemy import Boolean, DateTime, Executable, Table, bindparam
 from sqlalchemy.dialects import sqlite
 
 _DIALECT = sqlite.dialect()
 
 
 @cache
-def _compiled(target: Table | Executable, columns: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+def _compiled(
+    target: Table | Executable, columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
     statement = (
         target.insert().values({c: bindparam(c) for c in columns})
         if isinstance(target, Table)
@@ -28,14 +30,21 @@ def _compiled(target: Table | Executable, columns: tuple[str, ...]) -> tuple[str
     )
     compiled = statement.compile(dialect=_DIALECT, column_keys=list(columns))
     order = tuple(compiled.positiontup or ())
-    return compiled.string, order
+    table = target if isinstance(target, Table) else target.table  # type: ignore[attr-defined]
+    # Only datetime and boolean columns need converting; find them once.
+    convert = tuple(
+        i
+        for i, key in enumerate(order)
+        if key in table.c and isinstance(table.c[key].type, DateTime | Boolean)
+    )
+    return compiled.string, order, convert
 
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(" ", "microseconds")
     if isinstance(value, bool):
         return int(value)
     return value
@@ -50,6 +59,12 @@ def sqlite_executemany(
         groups.setdefault(tuple(row), []).append(row)
     out = []
     for columns, group in groups.items():
-        sql, order = _compiled(target, columns)
-        out.append((sql, [tuple(_sqlite_value(row[k]) for k in order) for row in group]))
+        sql, order, convert = _compiled(target, columns)
+        params = []
+        for row in group:
+            values = [row[k] for k in order]
+            for i in convert:
+                values[i] = _sqlite_value(values[i])
+            params.append(tuple(values))
+        out.append((sql, params))
     return out

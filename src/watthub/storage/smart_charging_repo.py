@@ -78,6 +78,11 @@ async def load_installed(conn: AsyncConnection, station_id: str) -> InstalledPro
     return InstalledProfiles(InstalledProfile(r.connector_id, dict(r.profile)) for r in result)
 
 
+async def stations_with_installed(conn: AsyncConnection) -> list[str]:
+    result = await conn.execute(select(installed_charging_profiles.c.station_id).distinct())
+    return [r[0] for r in result]
+
+
 async def installed_rows(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:
     result = await conn.execute(
         select(installed_charging_profiles)

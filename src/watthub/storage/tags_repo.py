@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.tables import id_tags
@@ -19,8 +19,11 @@ def normalize(id_tag: str) -> str:
     return id_tag.casefold()
 
 
+_GET = select(id_tags).where(id_tags.c.id_tag_norm == bindparam("norm"))
+
+
 async def get_tag(conn: AsyncConnection, id_tag: str) -> dict[str, Any] | None:
-    result = await conn.execute(select(id_tags).where(id_tags.c.id_tag_norm == normalize(id_tag)))
+    result = await conn.execute(_GET, {"norm": normalize(id_tag)})
     row = result.first()
     return dict(row._mapping) if row is not None else None
 

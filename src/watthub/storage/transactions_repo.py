@@ -5,35 +5,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.clip import clip, clip_rows
 from watthub.storage.tables import meter_values, stop_anomalies, transactions
 from watthub.timeutil import as_utc, utcnow
 
+# Hot-path statements are built once: building a statement per call (and its cache key) cost
+# more than running it.
+_INSERT = transactions.insert().returning(transactions.c.id)
+_GET = select(transactions).where(transactions.c.id == bindparam("transaction_id"))
+_OPEN_FOR_TAG = (
+    select(transactions.c.id)
+    .where(
+        transactions.c.stop_time.is_(None), func.lower(transactions.c.id_tag) == bindparam("norm")
+    )
+    .limit(1)
+)
+
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
-    result = await conn.execute(
-        transactions.insert()
-        .values(created_at=utcnow(), **clip(transactions, values))
-        .returning(transactions.c.id)
-    )
+    result = await conn.execute(_INSERT, {"created_at": utcnow(), **clip(transactions, values)})
     return int(result.scalar_one())
 
 
 async def get_transaction(conn: AsyncConnection, transaction_id: int) -> dict[str, Any] | None:
-    result = await conn.execute(select(transactions).where(transactions.c.id == transaction_id))
+    result = await conn.execute(_GET, {"transaction_id": transaction_id})
     row = result.first()
     return dict(row._mapping) if row is not None else None
 
 
 async def has_open_transaction_for_tag(conn: AsyncConnection, id_tag_norm: str) -> bool:
-    result = await conn.execute(
-        select(transactions.c.id)
-        .where(transactions.c.stop_time.is_(None), func.lower(transactions.c.id_tag) == id_tag_norm)
-        .limit(1)
-    )
+    result = await conn.execute(_OPEN_FOR_TAG, {"norm": id_tag_norm})
     return result.first() is not None
 
 
