@@ -365,7 +365,10 @@ def simulate(
     _run(run_simulator(target, station_id, password, connectors, meter_interval, duration))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,  # `watthub bench run --help` is the benchmark's own help
+)
 @click.pass_context
 def bench(ctx: click.Context) -> None:
     """Run the load benchmark (see docs/benchmarks.md)."""

@@ -240,12 +240,13 @@ async def resend_after_reconnect(services: Services, station_id: str) -> None:
     pending: set[str] = services.features[_RESEND_KEY]
     if station_id in pending:
         return  # the connect/boot pair of one reconnect: one resend
-    async with services.engine.connect() as conn:
-        site_id = await repo.site_of_station(conn, station_id)
-    if site_id is None:
-        return
+    # Claimed before any await, so the other event of the pair sees it.
     pending.add(station_id)
     try:
+        async with services.engine.connect() as conn:
+            site_id = await repo.site_of_station(conn, station_id)
+        if site_id is None:
+            return
         await asyncio.sleep(RESEND_DELAY)
     finally:
         pending.discard(station_id)

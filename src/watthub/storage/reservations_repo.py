@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.tables_reservation import reservations
@@ -60,12 +60,14 @@ async def replace_active(conn: AsyncConnection, station_id: str, reservation_id:
     )
 
 
+# Asked on every StartTransaction: built once.
+_ACTIVE_FOR = select(reservations).where(
+    reservations.c.station_id == bindparam("station_id"), reservations.c.status == "active"
+)
+
+
 async def active_for(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:
-    result = await conn.execute(
-        select(reservations).where(
-            reservations.c.station_id == station_id, reservations.c.status == "active"
-        )
-    )
+    result = await conn.execute(_ACTIVE_FOR, {"station_id": station_id})
     return _rows(result)
 
 

@@ -53,11 +53,38 @@ async def open_transactions(
     return [dict(r._mapping) for r in result]
 
 
-async def stop_transaction(conn: AsyncConnection, transaction_id: int, **values: Any) -> None:
+_STOP = (
+    update(transactions)
+    .where(transactions.c.id == bindparam("tx_id"))
+    .values(
+        meter_stop=bindparam("meter_stop"),
+        stop_time=bindparam("stop_time"),
+        stop_reason=bindparam("stop_reason"),
+        stop_id_tag=bindparam("stop_id_tag"),
+        stop_received_at=bindparam("stop_received_at"),
+    )
+)
+
+
+async def stop_transaction(
+    conn: AsyncConnection,
+    transaction_id: int,
+    *,
+    meter_stop: int,
+    stop_time: datetime,
+    stop_reason: str | None,
+    stop_id_tag: str | None,
+) -> None:
+    values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
     await conn.execute(
-        update(transactions)
-        .where(transactions.c.id == transaction_id)
-        .values(stop_received_at=utcnow(), **clip(transactions, values))
+        _STOP,
+        {
+            "tx_id": transaction_id,
+            "meter_stop": meter_stop,
+            "stop_time": stop_time,
+            "stop_received_at": utcnow(),
+            **values,
+        },
     )
 
 
