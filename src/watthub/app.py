@@ -26,7 +26,7 @@ from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
 from watthub.server.ws_server import OcppServer
 from watthub.storage import db, messages_repo
-from watthub.storage.sqlite_writer import SQLiteBatchConnection, sync_sqlite_engine
+from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
 
 log = logging.getLogger("watthub")
@@ -59,6 +59,7 @@ class WattHub:
     _api_task: asyncio.Task[None] | None = field(init=False, default=None)
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
+    _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
 
     async def start(
         self,
@@ -82,17 +83,17 @@ class WattHub:
                     f"The database is at revision {current or 'none'}, WattHub needs {head}. "
                     "Run `watthub db upgrade` (or start with --migrate / WATTHUB_AUTO_MIGRATE=true)."
                 )
-        sqlite = (
-            SQLiteBatchConnection(sync_sqlite_engine(s.database_url, s.sqlite_synchronous))
-            if db.is_sqlite(s.database_url)
-            else None
-        )
+        sqlite, self._sqlite_reader = None, None
+        if db.is_sqlite(s.database_url):
+            sqlite = SQLiteBatchConnection(sync_sqlite_engine(s.database_url, s.sqlite_synchronous))
+            self._sqlite_reader = SQLiteReader(sync_sqlite_engine(s.database_url, "NORMAL"))
+        read = db.make_read(engine, self._sqlite_reader)
         writer = BatchWriter(engine, s.write_batch_max, sqlite=sqlite)
         writer.start()
         self.registry = SessionRegistry()
         gateway = LocalGateway(self.registry, s.call_timeout)
         self.services = Services(
-            s, engine, writer, gateway, EventBus(), TagCache(engine, s.tag_cache_ttl)
+            s, engine, writer, gateway, EventBus(), TagCache(read, s.tag_cache_ttl), read
         )
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
@@ -190,6 +191,8 @@ class WattHub:
         await self.services.events.drain()
         await self.ocpp.flush_last_seen()
         await self.services.writer.stop()
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
         await self.services.engine.dispose()
 
     def describe(self) -> dict[str, Any]:

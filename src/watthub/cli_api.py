@@ -9,10 +9,14 @@ from typing import Any
 import click
 
 
-def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def url_and_token_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--api-url`` and ``--token`` (or WATTHUB_API_URL / WATTHUB_API_TOKEN)."""
     func = click.option("--api-url", envvar="WATTHUB_API_URL", help="Default: from settings")(func)
-    func = click.option("--token", "api_token", envvar="WATTHUB_API_TOKEN", required=True)(func)
-    return click.pass_context(func)
+    return click.option("--token", "api_token", envvar="WATTHUB_API_TOKEN", required=True)(func)
+
+
+def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.pass_context(url_and_token_options(func))
 
 
 def call_api(
@@ -42,7 +46,7 @@ def call_api(
         except ValueError:
             detail = response.text
         raise click.ClickException(f"HTTP {response.status_code}: {detail}")
-    return response.json() if response.content else None
+    return response.json() if response.content and response.status_code != 204 else None
 
 
 def echo_json(data: Any) -> None:

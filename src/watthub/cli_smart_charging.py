@@ -10,42 +10,11 @@ from typing import Any
 
 import click
 
+from watthub.cli_api import call_api, url_and_token_options
 
-def _api_options(func: Any) -> Any:
-    func = click.option("--api-url", envvar="WATTHUB_API_URL", help="Default: from settings")(func)
-    func = click.option("--token", "api_token", envvar="WATTHUB_API_TOKEN", required=True)(func)
-    return func
-
-
-def _call(
-    ctx: click.Context,
-    api_url: str | None,
-    api_token: str,
-    method: str,
-    path: str,
-    body: Any = None,
-    params: dict[str, Any] | None = None,
-) -> Any:
-    import httpx
-
-    base = api_url or ctx.obj["settings"].api_url()
-    response = httpx.request(
-        method,
-        f"{base}{path}",
-        json=body,
-        params=params,
-        headers={"Authorization": f"Bearer {api_token}"},
-        timeout=ctx.obj["settings"].call_timeout + 10,
-    )
-    if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        raise click.ClickException(f"HTTP {response.status_code}: {detail}")
-    if response.status_code == 204:
-        return None
-    return response.json()
+# One way for feature commands to reach the API (shared with the other feature CLIs).
+_api_options = url_and_token_options
+_call = call_api
 
 
 def _echo(data: Any) -> None:

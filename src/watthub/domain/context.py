@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watthub.config import Settings
 from watthub.gateway import StationGateway
+from watthub.storage.db import Read
 from watthub.storage.writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ class Services:
     gateway: StationGateway
     events: EventBus
     tags: TagCache
+    # Hot-path reads (storage.db.make_read): ``await services.read(lambda conn: ...)``.
+    read: Read
     # Registration status of the last boot, per connected station (Pending blocks remote start).
     registration: dict[str, str] = field(default_factory=dict)
     # Per-hub state and long-lived objects of feature modules, keyed by the feature's name.

@@ -211,8 +211,19 @@ async def record_diagnostics_answer(
 
 async def on_station_booted(services: Services, station_id: str, status: str) -> None:
     """Event listener: remember the version a station reports after a firmware install."""
-    async with services.engine.connect() as conn:
+
+    async def relevant(conn: AsyncConnection) -> dict[str, Any] | None:
+        # Reads first (cheap, no write lock): most boots concern no update and no campaign.
         station = await stations_repo.get_station(conn, station_id)
+        if station is None:
+            return None
+        if await firmware_repo.latest_update_awaits_boot(conn, station_id):
+            return station
+        if await firmware_repo.active_campaign_entry(conn, station_id) is not None:
+            return station
+        return None
+
+    station = await services.read(relevant)
     if station is None:
         return
     version = station.get("firmware_version")

@@ -189,8 +189,7 @@ async def _site_members(services: Services) -> frozenset[str]:
     cached = services.features.get(_MEMBERS)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]  # type: ignore[no-any-return]
-    async with services.engine.connect() as conn:
-        members = frozenset(await repo.all_site_station_ids(conn))
+    members = frozenset(await services.read(repo.all_site_station_ids))
     services.features[_MEMBERS] = (time.monotonic() + _MEMBERS_TTL, members)
     return members
 
@@ -203,8 +202,7 @@ def forget_site_members(services: Services) -> None:
 async def rebalance_station_site(services: Services, station_id: str) -> None:
     if station_id not in await _site_members(services):
         return
-    async with services.engine.connect() as conn:
-        site_id = await repo.site_of_station(conn, station_id)
+    site_id = await services.read(lambda conn: repo.site_of_station(conn, station_id))
     if site_id is not None:
         await rebalance(services, site_id)
 
@@ -238,8 +236,8 @@ async def resend_after_reconnect(services: Services, station_id: str) -> None:
     if not services.settings.site_resend_on_reconnect:
         return
     pending: set[str] = services.features[_RESEND_KEY]
-    if station_id in pending:
-        return  # the connect/boot pair of one reconnect: one resend
+    if station_id in pending or station_id not in await _site_members(services):
+        return  # the connect/boot pair of one reconnect: one resend; or not in a site
     # Claimed before any await, so the other event of the pair sees it.
     pending.add(station_id)
     try:

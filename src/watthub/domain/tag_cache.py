@@ -12,16 +12,17 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage import tags_repo
+from watthub.storage.db import Read
 
 _MISSING = object()
 
 
 class TagCache:
-    def __init__(self, engine: AsyncEngine, ttl: float = 30.0, max_entries: int = 200_000) -> None:
-        self._engine = engine
+    def __init__(self, read: Read, ttl: float = 30.0, max_entries: int = 200_000) -> None:
+        self._read = read
         self._ttl = ttl
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[float, dict[str, Any] | None]] = OrderedDict()
@@ -34,8 +35,7 @@ class TagCache:
         if conn is not None:
             tag = await tags_repo.get_tag(conn, id_tag)
         else:
-            async with self._engine.connect() as own:
-                tag = await tags_repo.get_tag(own, id_tag)
+            tag = await self._read(lambda own: tags_repo.get_tag(own, id_tag))
         self._store(key, tag)
         return tag
 

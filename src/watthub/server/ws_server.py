@@ -113,8 +113,7 @@ class OcppServer:
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)
             return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
-        async with self.services.engine.connect() as conn:
-            station = await stations_repo.get_station(conn, station_id)
+        station = await self.services.read(lambda conn: stations_repo.get_station(conn, station_id))
         ssl_object = connection.transport.get_extra_info("ssl_object")
         if station is None:
             if not self.services.settings.auto_register:
@@ -235,8 +234,10 @@ class OcppServer:
         if not seen:
             return
 
-        async def op(conn: AsyncConnection) -> None:
-            for station_id, at in seen.items():
-                await stations_repo.update_station(conn, station_id, last_seen_at=at)
-
-        self.services.writer.post(op)
+        # One executemany per chunk: a loop of single UPDATEs for 10,000 stations would hold the
+        # writer (and, on SQLite, the event loop) for a noticeable time.
+        rows = [{"sid": station_id, "seen": at} for station_id, at in seen.items()]
+        for start in range(0, len(rows), 1000):
+            self.services.writer.post_rows(
+                stations_repo.TOUCH_LAST_SEEN, rows[start : start + 1000]
+            )

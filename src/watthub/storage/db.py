@@ -3,6 +3,7 @@ sent to a station is never ahead of what is on disk."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,20 @@ async def is_up_to_date(engine: AsyncEngine, url: str) -> tuple[bool, str | None
     current = await current_revision(engine)
     head = head_revision(url)
     return current == head, current, head
+
+
+ReadWork = Callable[[Any], Awaitable[Any]]
+Read = Callable[[ReadWork], Awaitable[Any]]
+
+
+def make_read(engine: AsyncEngine, sqlite_reader: Any | None) -> Read:
+    """``await read(work)`` runs ``work(conn)`` for a hot-path read: on the event loop through
+    ``sqlite_reader`` (SQLite), or on a pooled async connection (PostgreSQL)."""
+    if sqlite_reader is not None:
+        return sqlite_reader.read  # type: ignore[no-any-return]
+
+    async def read(work: ReadWork) -> Any:
+        async with engine.connect() as conn:
+            return await work(conn)
+
+    return read

@@ -30,12 +30,10 @@ def _compiled(
     )
     compiled = statement.compile(dialect=_DIALECT, column_keys=list(columns))
     order = tuple(compiled.positiontup or ())
-    table = target if isinstance(target, Table) else target.table  # type: ignore[attr-defined]
-    # Only datetime and boolean columns need converting; find them once.
+    # Only datetime and boolean parameters need converting; find them once (a bind parameter
+    # takes the type of the column it is compared with or assigned to).
     convert = tuple(
-        i
-        for i, key in enumerate(order)
-        if key in table.c and isinstance(table.c[key].type, DateTime | Boolean)
+        i for i, key in enumerate(order) if isinstance(compiled.binds[key].type, DateTime | Boolean)
     )
     return compiled.string, order, convert
 

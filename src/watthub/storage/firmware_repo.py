@@ -141,6 +141,22 @@ async def list_updates(conn: AsyncConnection, station_id: str) -> list[dict[str,
     return _all(await conn.execute(query))
 
 
+async def latest_update_awaits_boot(conn: AsyncConnection, station_id: str) -> bool:
+    """Whether the station's latest UpdateFirmware has downloaded and waits for the next boot."""
+    latest = await conn.execute(
+        select(firmware_updates.c.booted_at, firmware_updates.c.last_status)
+        .where(firmware_updates.c.station_id == station_id)
+        .order_by(firmware_updates.c.id.desc())
+        .limit(1)
+    )
+    row = latest.first()
+    return (
+        row is not None
+        and row.booted_at is None
+        and row.last_status in ("Downloaded", "Installing", "Installed")
+    )
+
+
 async def record_boot_version(
     conn: AsyncConnection, station_id: str, version: str | None, booted_at: datetime
 ) -> None:

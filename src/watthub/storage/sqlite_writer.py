@@ -25,13 +25,13 @@ T = TypeVar("T")
 _MAX_BACKOFF = 0.05
 
 
-def sync_sqlite_engine(url: str, synchronous: str) -> Engine:
+def sync_sqlite_engine(url: str, synchronous: str, pool_size: int = 1) -> Engine:
     """A pysqlite engine on the same file as the async ``url`` (``sqlite+aiosqlite:///…``)."""
     parsed = make_url(url).set(drivername="sqlite")
     engine = create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": 0},
-        pool_size=1,
+        pool_size=pool_size,
         max_overflow=0,
     )
 
@@ -109,6 +109,32 @@ class SQLiteBatchConnection:
                 self._conn.close()
             finally:
                 self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+
+class SQLiteReader:
+    """Hot-path reads (a station at its handshake, an id tag on a cache miss) on the event loop.
+
+    In WAL mode a read never waits for a writer, and on a warm page cache it takes microseconds,
+    far less than the thread hops of an aiosqlite read. Each call is its own short read
+    transaction, so it sees everything committed before it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    async def read(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._engine.connect()
+        try:
+            return await work(SyncConnectionFacade(self._conn))
+        finally:
+            self._conn.rollback()  # end the read transaction: the next read sees new commits
 
     def close(self) -> None:
         if self._conn is not None:

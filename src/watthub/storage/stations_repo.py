@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,6 +38,12 @@ async def create_station(conn: AsyncConnection, station_id: str, **values: Any) 
     created = await get_station(conn, station_id)
     assert created is not None
     return created
+
+
+# Last-seen times of many stations in one executemany (see OcppServer.flush_last_seen).
+TOUCH_LAST_SEEN = (
+    update(stations).where(stations.c.id == bindparam("sid")).values(last_seen_at=bindparam("seen"))
+)
 
 
 async def update_station(conn: AsyncConnection, station_id: str, **values: Any) -> bool:
