@@ -14,7 +14,11 @@ from watthub.cli_api import call_api, url_and_token_options
 
 # One way for feature commands to reach the API (shared with the other feature CLIs).
 _api_options = url_and_token_options
-_call = call_api
+
+
+def _call(ctx: click.Context, api: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    """call_api with the --api-url/--token values every command collects in ``**api``."""
+    return call_api(ctx, api["api_url"], api["api_token"], *args, **kwargs)
 
 
 def _echo(data: Any) -> None:
@@ -57,8 +61,7 @@ def profile_add(ctx: click.Context, profile: str, name: str, **api: Any) -> None
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "POST",
             "/charging-profiles",
             {"name": name, **body},
@@ -71,7 +74,7 @@ def profile_add(ctx: click.Context, profile: str, name: str, **api: Any) -> None
 @click.pass_context
 def profile_list(ctx: click.Context, **api: Any) -> None:
     """The library."""
-    _echo(_call(ctx, api["api_url"], api["api_token"], "GET", "/charging-profiles"))
+    _echo(_call(ctx, api, "GET", "/charging-profiles"))
 
 
 @profile_group.command("delete")
@@ -80,7 +83,7 @@ def profile_list(ctx: click.Context, **api: Any) -> None:
 @click.pass_context
 def profile_delete(ctx: click.Context, profile_id: int, **api: Any) -> None:
     """Remove a profile from the library."""
-    _call(ctx, api["api_url"], api["api_token"], "DELETE", f"/charging-profiles/{profile_id}")
+    _call(ctx, api, "DELETE", f"/charging-profiles/{profile_id}")
 
 
 @profile_group.command("set")
@@ -107,8 +110,7 @@ def profile_set(
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "POST",
             f"/stations/{station_id}/charging-profiles",
             body,
@@ -149,8 +151,7 @@ def profile_clear(
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "POST",
             f"/stations/{station_id}/charging-profiles/clear",
             body,
@@ -167,8 +168,7 @@ def profile_installed(ctx: click.Context, station_id: str, **api: Any) -> None:
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "GET",
             f"/stations/{station_id}/charging-profiles",
         )
@@ -200,8 +200,7 @@ def profile_composite(
         _echo(
             _call(
                 ctx,
-                api["api_url"],
-                api["api_token"],
+                api,
                 "GET",
                 f"/stations/{station_id}/composite-schedule",
                 params=body,
@@ -211,8 +210,7 @@ def profile_composite(
         _echo(
             _call(
                 ctx,
-                api["api_url"],
-                api["api_token"],
+                api,
                 "POST",
                 f"/stations/{station_id}/composite-schedule",
                 body,
@@ -244,8 +242,7 @@ def profile_remote_start(
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "POST",
             f"/stations/{station_id}/remote-start-with-profile",
             body,
@@ -286,7 +283,7 @@ def site_create(
         "stackLevel": stack_level,
         "description": description,
     }
-    _echo(_call(ctx, api["api_url"], api["api_token"], "POST", "/sites", body))
+    _echo(_call(ctx, api, "POST", "/sites", body))
 
 
 @site_group.command("set-limit")
@@ -296,9 +293,7 @@ def site_create(
 @click.pass_context
 def site_set_limit(ctx: click.Context, site_id: str, limit: float, **api: Any) -> None:
     """Change the limit (applied at once)."""
-    _echo(
-        _call(ctx, api["api_url"], api["api_token"], "PATCH", f"/sites/{site_id}", {"limit": limit})
-    )
+    _echo(_call(ctx, api, "PATCH", f"/sites/{site_id}", {"limit": limit}))
 
 
 @site_group.command("assign")
@@ -309,9 +304,7 @@ def site_set_limit(ctx: click.Context, site_id: str, limit: float, **api: Any) -
 def site_assign(ctx: click.Context, site_id: str, station_ids: tuple[str, ...], **api: Any) -> None:
     """Put stations into the site."""
     for station_id in station_ids:
-        result = _call(
-            ctx, api["api_url"], api["api_token"], "PUT", f"/sites/{site_id}/stations/{station_id}"
-        )
+        result = _call(ctx, api, "PUT", f"/sites/{site_id}/stations/{station_id}")
     _echo(result)
 
 
@@ -325,8 +318,7 @@ def site_unassign(ctx: click.Context, site_id: str, station_id: str, **api: Any)
     _echo(
         _call(
             ctx,
-            api["api_url"],
-            api["api_token"],
+            api,
             "DELETE",
             f"/sites/{site_id}/stations/{station_id}",
         )
@@ -340,7 +332,7 @@ def site_unassign(ctx: click.Context, site_id: str, station_id: str, **api: Any)
 def site_show(ctx: click.Context, site_id: str | None, **api: Any) -> None:
     """A site with its stations and allocation (all sites without SITE_ID)."""
     path = f"/sites/{site_id}" if site_id else "/sites"
-    _echo(_call(ctx, api["api_url"], api["api_token"], "GET", path))
+    _echo(_call(ctx, api, "GET", path))
 
 
 def register(main: click.Group) -> None:
