@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.config import Settings
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
+from watthub.domain.invalidation import ID_TAGS, Invalidation
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
@@ -95,6 +96,8 @@ class WattHub:
         self.services = Services(
             s, engine, writer, gateway, EventBus(), TagCache(read, s.tag_cache_ttl), read
         )
+        self.services.invalidation = Invalidation()
+        self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:

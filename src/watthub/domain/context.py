@@ -15,6 +15,7 @@ from watthub.storage.writer import BatchWriter
 
 if TYPE_CHECKING:
     from watthub.domain.events import EventBus
+    from watthub.domain.invalidation import Invalidation
     from watthub.domain.tag_cache import TagCache
 
 
@@ -32,6 +33,8 @@ class Services:
     registration: dict[str, str] = field(default_factory=dict)
     # Per-hub state and long-lived objects of feature modules, keyed by the feature's name.
     features: dict[str, Any] = field(default_factory=dict)
+    # Cache invalidation across processes (domain/invalidation.py); set by WattHub.start.
+    invalidation: Invalidation = field(default=None)  # type: ignore[assignment]
 
 
 @dataclass

@@ -18,15 +18,22 @@ TRANSACTION_STOPPED = "transaction_stopped"
 STATION_BOOTED = "station_booted"
 STATION_CONNECTED = "station_connected"
 STATION_DISCONNECTED = "station_disconnected"
+# Event data are JSON-serialisable keyword arguments only (str, int, float, bool, None, lists,
+# dicts; timestamps as ISO strings), so that a cluster can carry them between nodes.
 
 
 class EventBus:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        # Listeners of every event, called as ``listener(event, data)`` (e.g. the console feed).
+        self._all: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     def subscribe(self, event: str, listener: Listener) -> None:
         self._listeners[event].append(listener)
+
+    def subscribe_all(self, listener: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+        self._all.append(listener)
 
     def emit(self, event: str, **data: Any) -> None:
         """Run listeners in their own tasks: a listener may send commands to the very station
@@ -35,6 +42,23 @@ class EventBus:
             task = asyncio.create_task(self._safe(listener, event, data))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        for every in self._all:
+            task = asyncio.create_task(self._safe_all(every, event, data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _safe_all(
+        self,
+        listener: Callable[[str, dict[str, Any]], Awaitable[None]],
+        event: str,
+        data: dict[str, Any],
+    ) -> None:
+        try:
+            await listener(event, data)
+        except Exception:
+            log.exception(
+                "listener %s of all events failed", getattr(listener, "__name__", listener)
+            )
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         """Run a follow-up (e.g. a command to the station whose message is being handled) in

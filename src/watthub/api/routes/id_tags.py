@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.domain.invalidation import ID_TAGS
 from watthub.storage import tags_repo
 from watthub.timeutil import as_utc
 
@@ -55,7 +56,9 @@ async def put_tag(id_tag: str, body: IdTagPut, hub: Any = Depends(get_hub)) -> d
             allow_concurrent_tx=body.allowConcurrentTx,
             note=body.note,
         )
-    hub.services.tags.invalidate(id_tag)  # after the commit: the next lookup reads the new state
+    hub.services.invalidation.publish(
+        ID_TAGS, id_tag
+    )  # after the commit: the next lookup reads the new state
     return present.row(tag) or {}
 
 
@@ -63,6 +66,6 @@ async def put_tag(id_tag: str, body: IdTagPut, hub: Any = Depends(get_hub)) -> d
 async def delete_tag(id_tag: str, hub: Any = Depends(get_hub)) -> None:
     async with hub.services.engine.begin() as conn:
         deleted = await tags_repo.delete_tag(conn, id_tag)
-    hub.services.tags.invalidate(id_tag)
+    hub.services.invalidation.publish(ID_TAGS, id_tag)
     if not deleted:
         raise HTTPException(404, f"Id tag {id_tag} is unknown")
