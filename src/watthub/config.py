@@ -32,6 +32,21 @@ class Settings(BaseSettings):
         description="SQLite durability: FULL (fsync per commit, survives power loss) or NORMAL",
     )
     auto_migrate: bool = Field(False, description="Run database migrations at start-up")
+    db_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to open a database connection (or get one from the pool)"
+    )
+    db_statement_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds one database statement may take (PostgreSQL: client and server "
+        "side; SQLite: the wait for another connection's write lock)",
+    )
+    db_write_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a station message waits for its write before it is answered "
+        "InternalError (the charger retries); keep it below the chargers' 30 s timeout",
+    )
     data_dir: Path = Field(Path("./data"), description="Uploaded files (firmware, diagnostics)")
 
     ocpp_host: str = "127.0.0.1"

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain.context import Services
 from watthub.domain.registry import after_command
+from watthub.ocppj import config_keys
 from watthub.storage import stations_repo
 
 
@@ -33,7 +34,7 @@ async def remember_changed_value(
 ) -> None:
     if answer.get("status") not in ("Accepted", "RebootRequired"):
         return
-    if sent["key"] == "AuthorizationKey":
+    if config_keys.same_key(sent.get("key"), config_keys.AUTHORIZATION_KEY):
         return  # a secret: never stored in clear
 
     async def op(conn: AsyncConnection) -> None:
