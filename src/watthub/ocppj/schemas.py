@@ -68,7 +68,17 @@ def _bound_integers(node: Any) -> None:
 
 
 def _is_int32_bound(exc: fastjsonschema.JsonSchemaValueException) -> bool:
-    return exc.rule in ("minimum", "maximum") and exc.rule_definition in (INT32_MIN, INT32_MAX)
+    if exc.rule in ("minimum", "maximum"):
+        return exc.rule_definition in (INT32_MIN, INT32_MAX)
+    # An integer too long for 64 bits reaches us as a float (1e20): out of range, not a type error.
+    value = exc.value
+    return (
+        exc.rule == "type"
+        and exc.rule_definition == "integer"
+        and isinstance(value, float)
+        and value.is_integer()
+        and not INT32_MIN <= value <= INT32_MAX
+    )
 
 
 @cache
@@ -99,7 +109,9 @@ def validate(action: str, payload: dict[str, Any], *, response: bool = False) ->
         field = (exc.name or "data").removeprefix("data").lstrip(".") or "payload"
         if _is_int32_bound(exc):
             raise UnstorableValue(
-                code, f"{field} is outside the 32-bit integer range", {"field": field}
+                ErrorCode.PROPERTY_CONSTRAINT_VIOLATION,
+                f"{field} is outside the 32-bit integer range",
+                {"field": field},
             ) from None
         raise OcppError(code, exc.message.replace("data.", "", 1), {"field": field}) from None
 

@@ -188,6 +188,9 @@ class BatchWriter:
             return
         try:
             results = await self._transaction(live)
+        except _Abandoned:
+            await self._commit(live)  # without the abandoned writes
+            return
         except Exception as exc:
             await self._handle_failure(live, exc)
             return
@@ -250,12 +253,23 @@ class BatchWriter:
             else:
                 statement = target.insert() if isinstance(target, Table) else target
                 await conn.execute(statement, rows)
-        return [None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch]
+        results = [
+            None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
+        ]
+        if any(item.future is not None and item.future.cancelled() for item in batch):
+            # A caller gave up while the batch waited for the database (write timeout) and was
+            # answered an error: its write must not commit now. Roll back; the rest is redone.
+            raise _Abandoned
+        return results
 
     @staticmethod
     def _fail(item: _Item, exc: Exception) -> None:
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
+
+
+class _Abandoned(Exception):
+    """A batch holds a write whose caller has stopped waiting: roll it back."""
 
 
 class DatabaseUnavailable(Exception):
