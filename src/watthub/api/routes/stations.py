@@ -6,11 +6,12 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.domain import station_ids
 from watthub.security.passwords import (
     generate_authorization_key,
     hash_password,
@@ -25,7 +26,7 @@ ValidationPolicy = Literal["strict", "lenient"]
 
 
 class StationCreate(BaseModel):
-    id: str = Field(min_length=1, max_length=255, pattern=r"^[^/]+$", description="chargePointId")
+    id: str = Field(description="chargePointId (no control characters, '/' or surrounding spaces)")
     description: str = ""
     password: str | None = Field(None, min_length=8, max_length=40)
     bootPolicy: BootPolicy = "Accepted"
@@ -34,6 +35,14 @@ class StationCreate(BaseModel):
     securityProfile: int | None = Field(
         None, ge=0, le=3, description="Default: 1 with a password, 0 without (docs/security.md)"
     )
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        reason = station_ids.problem(value)
+        if reason is not None:
+            raise ValueError(reason)
+        return value
 
 
 class StationUpdate(BaseModel):
