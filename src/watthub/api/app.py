@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from watthub import __version__
 
@@ -57,6 +58,16 @@ def create_api(hub: WattHub) -> FastAPI:
             status_code=422,
             # jsonable_encoder: a model validator's error context holds the exception object.
             content={"detail": "; ".join(problems), "errors": jsonable_encoder(exc.errors())},
+        )
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def unstorable_value(_request: Request, exc: Exception) -> JSONResponse:
+        # The safety net behind the bounded parameters (api/params.py): a value no column can
+        # hold (a number beyond its range) is the client's mistake, a 422, never a 500.
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "A value is out of the range the database can store"},
         )
 
     for name in ROUTE_MODULES:

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.domain.commands import InvalidCommand
 from watthub.domain.context import Services
-from watthub.domain.registry import after_command
+from watthub.domain.registry import after_command, before_command
 from watthub.ocppj import config_keys
 from watthub.storage import stations_repo
 
@@ -41,3 +42,14 @@ async def remember_changed_value(
         await stations_repo.set_configuration_value(conn, station_id, sent["key"], sent["value"])
 
     await services.writer.run(op)
+
+
+@before_command("UnlockConnector")
+async def check_unlock(
+    services: Services, station_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    # OCPP 1.6 §5.17: connectorId > 0 (the schema alone allows 0, which means the whole station).
+    connector = payload.get("connectorId")
+    if type(connector) is int and connector <= 0:
+        raise InvalidCommand("UnlockConnector needs a connectorId > 0 (OCPP 1.6 §5.17)")
+    return payload

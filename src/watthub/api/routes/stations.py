@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.params import INT32_MAX, row_id_query
 from watthub.domain import station_ids
 from watthub.security.passwords import (
     generate_authorization_key,
@@ -30,7 +31,7 @@ class StationCreate(BaseModel):
     description: str = ""
     password: str | None = Field(None, min_length=8, max_length=40)
     bootPolicy: BootPolicy = "Accepted"
-    heartbeatInterval: int | None = Field(None, gt=0)
+    heartbeatInterval: int | None = Field(None, gt=0, le=INT32_MAX)
     validationPolicy: ValidationPolicy = "strict"
     securityProfile: int | None = Field(
         None, ge=0, le=3, description="Default: 1 with a password, 0 without (docs/security.md)"
@@ -48,7 +49,7 @@ class StationCreate(BaseModel):
 class StationUpdate(BaseModel):
     description: str | None = None
     bootPolicy: BootPolicy | None = None
-    heartbeatInterval: int | None = Field(None, gt=0)
+    heartbeatInterval: int | None = Field(None, gt=0, le=INT32_MAX)
     validationPolicy: ValidationPolicy | None = None
 
 
@@ -184,7 +185,7 @@ async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
 async def messages(
     station_id: str,
     limit: int = Query(200, ge=1, le=5000),
-    before_id: int | None = Query(None, alias="beforeId"),
+    before_id: int | None = row_id_query(alias="beforeId"),
     action: str | None = None,
     hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
