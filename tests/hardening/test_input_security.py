@@ -3,6 +3,7 @@ configuration keys (guards and redaction), and log forging."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -143,8 +144,12 @@ async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> N
     env.pop("WATTHUB_CONFIG", None)
     log_file = tmp_path / "serve.log"
     with log_file.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "watthub", "serve", "--migrate"],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "watthub",
+            "serve",
+            "--migrate",
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -153,7 +158,7 @@ async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> N
         try:
             deadline = time.monotonic() + 30
             while True:
-                assert process.poll() is None, log_file.read_text()
+                assert process.returncode is None, log_file.read_text()
                 try:
                     async with httpx.AsyncClient() as client:
                         health = await client.get(f"http://127.0.0.1:{api_port}/api/v1/health")
@@ -162,7 +167,7 @@ async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> N
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, "watthub serve did not come up"
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
             base = f"ws://127.0.0.1:{ocpp_port}/ocpp"
             forged = "X%0A2026-01-01%2000:00:00,000%20ERROR%20watthub:%20FORGED-BY-PATH"
             assert await _refused(f"{base}/{forged}") == 400
@@ -172,10 +177,10 @@ async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> N
             )
             assert answer[2] == "NotImplemented"
             await station.close()
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
         finally:
             process.terminate()
-            process.wait(10)
+            await asyncio.wait_for(process.wait(), 10)
     text = log_file.read_text()
     lines = text.splitlines()
     assert not [line for line in lines if line.startswith("2026-01-01")], text
