@@ -117,6 +117,12 @@ class Settings(BaseSettings):
         "uploads); default http://{public_host or api_host}:{api_port}",
     )
     max_upload_bytes: int = Field(1024**3, description="Largest firmware/diagnostics upload")
+    upload_location_max_files: int = Field(
+        100, gt=0, description="Files one diagnostics upload location (GetDiagnostics) may receive"
+    )
+    upload_location_max_bytes: int = Field(
+        4 * 1024**3, gt=0, description="Bytes one diagnostics upload location may receive in all"
+    )
     ftp_enabled: bool = Field(False, description="Run the FTP receiver for diagnostics uploads")
     ftp_host: str = Field("", description="Listen address of the FTP receiver; default api_host")
     ftp_port: int = 2121
