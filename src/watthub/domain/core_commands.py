@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain.commands import InvalidCommand
 from watthub.domain.context import Services
+from watthub.domain.invalidation import STATION_CONFIGURATION
 from watthub.domain.registry import after_command, before_command
 from watthub.ocppj import config_keys
 from watthub.storage import stations_repo
@@ -27,6 +28,7 @@ async def store_configuration(
         )
 
     await services.writer.run(op)
+    services.invalidation.publish(STATION_CONFIGURATION, station_id)
 
 
 @after_command("ChangeConfiguration")
@@ -42,6 +44,7 @@ async def remember_changed_value(
         await stations_repo.set_configuration_value(conn, station_id, sent["key"], sent["value"])
 
     await services.writer.run(op)
+    services.invalidation.publish(STATION_CONFIGURATION, station_id)
 
 
 @before_command("UnlockConnector")
