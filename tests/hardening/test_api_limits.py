@@ -76,3 +76,19 @@ async def test_unlock_connector_zero_is_refused(csms: Csms, station: TestChargeP
     ok = await csms.command("CP1", "UnlockConnector", {"connectorId": 1})
     assert ok.status_code == 200, ok.text
     assert station.sent("UnlockConnector") == [{"connectorId": 1}]
+
+
+async def test_nul_characters_are_refused_by_the_api_on_both_databases(csms: Csms) -> None:
+    # PostgreSQL cannot store U+0000 (it was a 500), SQLite stored it: now a 422 on both.
+    response = await csms.api.post("/stations", json={"id": "CPN", "description": "a\u0000b"})
+    assert response.status_code == 422, response.text
+    assert "NUL" in response.json()["detail"]
+    response = await csms.api.put("/id-tags/T1", json={"note": "x\u0000"})
+    assert response.status_code == 422, response.text
+    response = await csms.api.get("/stations/CP%00X")
+    assert response.status_code == 422, response.text
+    assert (await csms.api.get("/stations")).json() == []
+    # Ordinary requests are untouched (the body is replayed to the route).
+    response = await csms.api.post("/stations", json={"id": "CPN", "description": "ok"})
+    assert response.status_code == 201, response.text
+    assert response.json()["description"] == "ok"

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
 from watthub import __version__
+from watthub.api.nul_guard import guard_routes
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -78,4 +79,5 @@ def create_api(hub: WattHub) -> FastAPI:
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
+    guard_routes(app)
     return app
