@@ -148,6 +148,9 @@ class WattHub:
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",
+            # No handlers of uvicorn's own: its lines go through WattHub's (logs.SafeFormatter,
+            # which escapes client-supplied control characters).
+            log_config=None,
             lifespan="off",
             access_log=False,
         )

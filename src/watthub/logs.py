@@ -84,10 +84,6 @@ def setup_logging(level: str = "INFO", json_output: bool = False) -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # uvicorn installs its own handlers on its loggers: the same escaping applies to them.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        for uv_handler in logging.getLogger(name).handlers:
-            uv_handler.setFormatter(SafeFormatter(TEXT_FORMAT))
 
 
 class Throttle:
