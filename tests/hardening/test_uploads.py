@@ -134,3 +134,19 @@ def _ftp_append(location: str, name: str, data: bytes) -> None:
         ftp.connect(url.hostname or "", url.port or 21, timeout=10)
         ftp.login(url.username or "", url.password or "")
         ftp.storbinary(f"APPE {name}", io.BytesIO(data))
+
+
+async def test_ftp_upload_beyond_the_byte_limit_is_stopped_and_removed(upload_csms: Csms) -> None:
+    csms = upload_csms
+    _cp, location = await _location(csms, "ftp")
+    with pytest.raises(ftplib.Error) as refused:
+        await asyncio.to_thread(ftp_upload, location, "huge.log", b"y" * (256 * 1024))
+    assert "552" in str(refused.value) or "426" in str(refused.value)
+    assert await _found(csms, "huge*") == []
+    # Room is left for a file that fits.
+    await asyncio.to_thread(ftp_upload, location, "small.log", b"fits")
+    for _ in range(100):
+        if await _files(csms):
+            break
+        await asyncio.sleep(0.05)
+    assert [f["filename"] for f in await _files(csms)] == ["small.log"]

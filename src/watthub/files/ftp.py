@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import DTPHandler, FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
 
 from watthub.files import store
@@ -74,7 +74,30 @@ class FtpReceiver:
         ports = parse_port_range(passive_ports)
         nat_address = masquerade_address or None
 
+        class LimitedDTP(DTPHandler):
+            """Stops a transfer that would take its location beyond its byte limit: the
+            partial file is removed (on_incomplete_file_received) and the station gets 552."""
+
+            def handle_read(self) -> None:
+                super().handle_read()
+                allowance = getattr(self.cmd_channel, "upload_allowance", None)
+                if (
+                    self.receive
+                    and allowance is not None
+                    and not self.transfer_finished
+                    and self.tot_bytes_received > allowance
+                ):
+                    self._resp = (
+                        f"552 This upload location may receive at most {receiver.max_bytes} bytes.",
+                        log.debug,
+                    )
+                    self.close()
+
+            handle_read_event = handle_read  # pyftpdlib calls this alias, not handle_read
+
         class Handler(FTPHandler):  # a class per receiver: pyftpdlib configures via class attrs
+            dtp_handler = LimitedDTP
+            upload_allowance: int | None = None
             authorizer = self._authorizer
             banner = "WattHub diagnostics receiver"
             passive_ports = ports
@@ -97,6 +120,7 @@ class FtpReceiver:
                         f"{receiver.max_bytes} bytes at most)."
                     )
                     return None
+                self.upload_allowance = receiver.max_bytes - size
                 claimed = store.claim_name(path.parent, path.name)
                 return super().ftp_STOR(str(claimed), mode)
 
