@@ -97,6 +97,7 @@ class Throttle:
         self.interval = interval
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._pruned = time.monotonic()
         self._lock = threading.Lock()  # the writer's commit thread logs too
 
     def log(
@@ -116,10 +117,14 @@ class Throttle:
                 return False
             self._last[key] = now
             suppressed = self._suppressed.pop(key, 0)
-            if len(self._last) > 1000:  # keys are problem kinds, but never let them pile up
+            if now - self._pruned >= self.interval:
+                # Keys may be per station: forget the quiet ones once per interval, so the
+                # bookkeeping stays as large as the number of currently noisy stations.
+                self._pruned = now
                 self._last = {k: v for k, v in self._last.items() if now - v < self.interval}
+                self._suppressed = {k: n for k, n in self._suppressed.items() if k in self._last}
         if suppressed:
-            msg += " (%d more like it in the last %.0f s)"
+            msg += " (%d more like it in the last %.1f s)"
             args = (*args, suppressed, now - last if last is not None else self.interval)
         logger.log(level, msg, *args, exc_info=exc_info)
         return True

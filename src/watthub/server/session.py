@@ -92,7 +92,14 @@ class StationSession:
             frame = frames.parse_frame(data)
         except frames.FrameError as exc:
             self._message_log.record(self.station_id, "in", 0, None, exc.message_id, data)
-            self.log.warning("bad frame: %s", exc.description)
+            # Per station and interval: a station sending garbage in a loop is one line, counted.
+            throttle.log(
+                self.log,
+                f"bad-frame:{self.station_id}",
+                logging.WARNING,
+                "bad frame: %s",
+                exc.description,
+            )
             if exc.message_id is not None:
                 await self._send(
                     frames.encode_error(exc.message_id, exc.code, exc.description),
@@ -103,7 +110,12 @@ class StationSession:
             return
         if frame is None:
             self._message_log.record(self.station_id, "in", 0, None, None, data)
-            self.log.warning("ignored a frame with an unknown message type")
+            throttle.log(
+                self.log,
+                f"bad-frame:{self.station_id}",
+                logging.WARNING,
+                "ignored a frame with an unknown message type",
+            )
             return
         if isinstance(frame, frames.Call):
             self._message_log.record(
@@ -200,7 +212,15 @@ class StationSession:
                 ) from exc
             return frames.encode_result(call.message_id, result), frames.CALLRESULT
         except OcppError as exc:
-            self.log.info("%s answered with %s: %s", call.action, exc.code, exc.description)
+            throttle.log(
+                self.log,
+                f"callerror:{self.station_id}",
+                logging.INFO,
+                "%s answered with %s: %s",
+                call.action,
+                exc.code,
+                exc.description,
+            )
             return (
                 frames.encode_error(call.message_id, exc.code, exc.description, exc.details),
                 frames.CALLERROR,
