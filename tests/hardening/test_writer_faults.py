@@ -129,6 +129,12 @@ async def test_stalled_database_gives_prompt_internal_error_and_few_log_lines(
                         await station.send(start(i, n))
                     answers += [await station.recv(timeout=15) for station in stations]
                 elapsed = time.monotonic() - began
+                # The operator API answers promptly too: 503 when its query waits on the lock
+                # (PostgreSQL), an answer anyway where readers do not wait (SQLite WAL).
+                asked = time.monotonic()
+                listed = await csms.api.get("/id-tags")
+                assert time.monotonic() - asked < 5
+                assert listed.status_code == (503 if backend == "postgres" else 200), listed.text
         # Every message answered, InternalError (the charger retries), well within the
         # charger's own 30 s — not a hang for as long as the database is stuck.
         assert {a[2] for a in answers} == {"InternalError"}, answers

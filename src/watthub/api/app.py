@@ -9,10 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
 from watthub import __version__
 from watthub.api.nul_guard import guard_routes
+from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -69,6 +70,21 @@ def create_api(hub: WattHub) -> FastAPI:
         return JSONResponse(
             status_code=422,
             content={"detail": "A value is out of the range the database can store"},
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DatabaseUnavailable)
+    @app.exception_handler(TimeoutError)  # asyncpg's command timeout is not wrapped
+    async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # A stalled or unreachable database (bounded by the connect/statement timeouts) is a
+        # temporary condition: 503 with Retry-After, not a 500.
+        if isinstance(exc, OperationalError | InterfaceError) and not is_unavailable(exc):
+            raise exc
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "The database is unavailable or too slow; try again shortly"},
+            headers={"Retry-After": "5"},
         )
 
     for name in ROUTE_MODULES:
