@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from watthub import __version__
+from watthub.api.present import camel
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -35,6 +36,15 @@ ROUTE_MODULES = [
 ]
 
 
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+    name = str(err["loc"][-1]) if err["loc"] else ""
+    if err["type"] == "extra_forbidden" and "_" in name:
+        # The usual mistake of a client written for the old snake_case fields: say the new name.
+        return f"{where}: unknown field (fields are camelCase: {camel(name)})"
+    return f"{where}: {err['msg']}"
+
+
 def create_api(hub: WattHub) -> FastAPI:
     app = FastAPI(
         title="WattHub operator API",
@@ -49,10 +59,7 @@ def create_api(hub: WattHub) -> FastAPI:
     async def readable_validation_error(
         _request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = [_problem(err) for err in exc.errors()]
         return JSONResponse(
             status_code=422,
             # jsonable_encoder: a model validator's error context holds the exception object.
