@@ -180,3 +180,8 @@ async def test_transactions_camel_case_out_and_in_filters(csms: Csms) -> None:
 
     reservations = await csms.api.get("/reservations", params={"stationId": "CP1"})
     assert reservations.status_code == 200 and reservations.json() == []
+    # An old snake_case filter is refused with the new name, not ignored (which would return
+    # every transaction unfiltered).
+    old_style = await csms.api.get("/transactions", params={"station_id": "CP2"})
+    assert old_style.status_code == 422
+    assert "station_id → stationId" in old_style.json()["detail"]

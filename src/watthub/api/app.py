@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -45,6 +45,15 @@ def _problem(err: Any) -> str:
     return f"{where}: {err['msg']}"
 
 
+async def camel_case_query(request: Request) -> None:
+    """An old client's ``?station_id=`` would otherwise be ignored silently (and, on a list,
+    return everything unfiltered): refuse it and name the camelCase parameter instead."""
+    snake = [name for name in request.query_params if "_" in name]
+    if snake:
+        hints = ", ".join(f"{name} → {camel(name)}" for name in snake)
+        raise HTTPException(422, f"Query parameters are camelCase: {hints}")
+
+
 def create_api(hub: WattHub) -> FastAPI:
     app = FastAPI(
         title="WattHub operator API",
@@ -70,7 +79,8 @@ def create_api(hub: WattHub) -> FastAPI:
         module = importlib.import_module(name)
         router = getattr(module, "router", None)
         if router is not None:
-            app.include_router(router, prefix="/api/v1")
+            # Only the operator API: the file routes for stations are not ours to restyle.
+            app.include_router(router, prefix="/api/v1", dependencies=[Depends(camel_case_query)])
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
