@@ -22,13 +22,15 @@ def _cli(environ: dict[str, str], *args: str, ok: bool = True, stdin: str | None
 
 
 def test_user_commands(tmp_path: Path) -> None:
-    env = {"WATTHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"}
-    _cli(env, "db", "upgrade")
-    added = _cli(env, "user", "add", "olivia", "--role", "operator", "--password", "pass-word-1")
+    environ = {"WATTHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'users.db'}"}
+    _cli(environ, "db", "upgrade")
+    added = _cli(
+        environ, "user", "add", "olivia", "--role", "operator", "--password", "pass-word-1"
+    )
     assert "olivia" in added.output and "operator" in added.output
-    generated = _cli(env, "user", "add", "vic", "--role", "viewer", "--generate").output
+    generated = _cli(environ, "user", "add", "vic", "--role", "viewer", "--generate").output
     assert re.search(r"Password: \S{16,}", generated)
-    listed = _cli(env, "user", "list").output
+    listed = _cli(environ, "user", "list").output
     assert re.search(r"olivia\s+operator\s+enabled", listed)
     assert re.search(r"vic\s+viewer\s+enabled", listed)
     assert "pass-word-1" not in listed
@@ -41,32 +43,32 @@ def test_user_commands(tmp_path: Path) -> None:
         (("user", "passwd", "nobody", "--password", "another-1"), "no user"),
         (("user", "remove", "nobody"), "no user"),
     ]:
-        result = _cli(env, *args, ok=False)
+        result = _cli(environ, *args, ok=False)
         assert result.exit_code != 0, args
         assert hint in result.output, (args, result.output)
         assert not isinstance(result.exception, Exception) or isinstance(
             result.exception, SystemExit
         ), result.exception
 
-    _cli(env, "user", "passwd", "olivia", "--password", "pass-word-2")
-    _cli(env, "user", "set", "olivia", "--role", "admin", "--disable")
-    assert re.search(r"olivia\s+admin\s+disabled", _cli(env, "user", "list").output)
+    _cli(environ, "user", "passwd", "olivia", "--password", "pass-word-2")
+    _cli(environ, "user", "set", "olivia", "--role", "admin", "--disable")
+    assert re.search(r"olivia\s+admin\s+disabled", _cli(environ, "user", "list").output)
     # Prompted password (not echoed), confirmed twice.
     prompted = _cli(
-        env, "user", "add", "pat", "--role", "viewer", stdin="pass-word-3\npass-word-3\n"
+        environ, "user", "add", "pat", "--role", "viewer", stdin="pass-word-3\npass-word-3\n"
     )
     assert "User pat added" in prompted.output and "pass-word-3" not in prompted.output
-    _cli(env, "user", "remove", "vic")
-    assert "vic" not in _cli(env, "user", "list").output
+    _cli(environ, "user", "remove", "vic")
+    assert "vic" not in _cli(environ, "user", "list").output
 
-    viewer = _cli(env, "token", "create", "wall", "--role", "viewer").output.strip()
+    viewer = _cli(environ, "token", "create", "wall", "--role", "viewer").output.strip()
     assert viewer.startswith("wh_")
-    tokens = _cli(env, "token", "list").output
+    tokens = _cli(environ, "token", "list").output
     assert re.search(r"\d+\s+wall\s+viewer", tokens)
     token_id = re.search(r"(\d+)\s+wall", tokens).group(1)  # type: ignore[union-attr]
-    _cli(env, "token", "revoke", token_id)
-    assert "wall" not in _cli(env, "token", "list").output
-    assert _cli(env, "token", "revoke", token_id, ok=False).exit_code != 0
+    _cli(environ, "token", "revoke", token_id)
+    assert "wall" not in _cli(environ, "token", "list").output
+    assert _cli(environ, "token", "revoke", token_id, ok=False).exit_code != 0
 
 
 async def test_cli_user_logs_in_to_a_running_server(
