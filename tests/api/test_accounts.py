@@ -251,3 +251,29 @@ async def test_account_validation(csms: Csms) -> None:
     ):
         assert response.status_code == 409, response.text
         assert "last enabled admin" in response.json()["detail"]
+
+
+async def test_session_cookie_is_secure_over_https(csms: Csms) -> None:
+    await add_user(csms, "olivia", "viewer")
+    credentials = {"username": "olivia", "password": "correct horse"}
+    async with httpx.AsyncClient(base_url=csms.api_base) as client:
+        # Behind a TLS-terminating proxy on a trusted address (uvicorn's forwarded_allow_ips).
+        proxied = await client.post(
+            "/auth/login", json=credentials, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert proxied.status_code == 200
+        assert "Secure" in proxied.headers["set-cookie"]
+        csms.hub.settings.session_cookie_secure = "always"
+        forced = await client.post("/auth/login", json=credentials)
+        assert "Secure" in forced.headers["set-cookie"]
+        csms.hub.settings.session_cookie_secure = "never"
+        plain = await client.post(
+            "/auth/login", json=credentials, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert "Secure" not in plain.headers["set-cookie"]
+
+
+async def test_openapi_declares_the_bearer_scheme(csms: Csms) -> None:
+    spec = (await csms.api.get(csms.api_base.removesuffix("/api/v1") + "/openapi.json")).json()
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert spec["paths"]["/api/v1/stations"]["get"]["security"] == [{"HTTPBearer": []}]
