@@ -82,7 +82,7 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": _REFUSAL})
 
 
-def guard_routes(app: FastAPI) -> None:
+def refuse_nul_characters(app: FastAPI) -> None:
     """Put the guard in front of the router — inside every application middleware, so
     authentication and body-size limits run before any body is read here."""
     app.router.middleware_stack = _guard(app.router.middleware_stack)
