@@ -32,6 +32,7 @@ ROUTE_MODULES = [
     "watthub.api.routes.firmware",
     "watthub.api.routes.files",
     "watthub.api.routes.security",
+    "watthub.api.routes.console",
 ]
 
 
@@ -67,4 +68,8 @@ def create_api(hub: WattHub) -> FastAPI:
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
+    # The operator console: static pages at / (after the API, so /api and /docs win).
+    from watthub.console import mount
+
+    mount(app)
     return app

@@ -1,0 +1,189 @@
+// The remaining pages: reservations, local lists, firmware (images, campaigns, progress),
+// smart charging (profile library, sites, composite schedule chart), security (events,
+// expiring certificates) and users/tokens (admin). Mostly tables of the API's lists with the
+// main actions; everything else stays in the API (/docs) and the CLI.
+import { api, can, get, post, query } from "../api.js";
+import { badge, busy, clear, fmt, h, pretty, table, toast } from "../dom.js";
+import { stepChart } from "../chart.js";
+
+const TITLES = {
+  reservations: "Reservations",
+  "local-lists": "Local lists",
+  firmware: "Firmware",
+  "smart-charging": "Smart charging",
+  security: "Security",
+  users: "Users and tokens",
+};
+
+// A table of every scalar field of the rows (objects and lists shown as JSON on demand).
+function autoTable(rows, { empty, link } = {}) {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 10);
+  return table(
+    keys.map((k) => ({
+      label: k,
+      render: (r) => {
+        const v = r[k];
+        if (v === null || v === undefined) return "–";
+        if (typeof v === "object") return h("details", {}, h("summary", {}, Array.isArray(v) ? `${v.length} items` : "…"), pretty(v));
+        if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return fmt.time(v);
+        if (link && k === link.key) return h("a", { href: link.href(r) }, String(v));
+        if (k === "status" || k === "state") return badge(String(v));
+        return String(v);
+      },
+    })),
+    rows,
+    { empty },
+  );
+}
+
+function section(title, ...children) {
+  return h("section", { class: "card" }, h("h2", {}, title), ...children);
+}
+
+const stationLink = { key: "stationId", href: (r) => `#/stations/${encodeURIComponent(r.stationId)}` };
+
+async function reservations(main) {
+  main.append(section("Reservations (newest first)", autoTable(await get("/reservations"), { empty: "No reservations.", link: stationLink })));
+  main.append(h("p", { class: "muted" }, "Reserve a connector from a station page: Commands → ReserveNow."));
+}
+
+async function localLists(main) {
+  const box = h("div", {});
+  async function load() {
+    const rows = await get("/local-lists/out-of-date");
+    clear(
+      box,
+      table(
+        [
+          { label: "Station", render: (r) => h("a", { href: `#/stations/${encodeURIComponent(r.stationId)}` }, r.stationId) },
+          { label: "State", render: (r) => pretty(r) },
+          can("operator") ? { label: "", render: (r) => h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => (toast(JSON.stringify(await post(`/stations/${encodeURIComponent(r.stationId)}/local-list/sync`, {}))), load())) }, "Sync") } : null,
+        ].filter(Boolean),
+        rows,
+        { empty: "Every station's local list is up to date." },
+      ),
+    );
+  }
+  main.append(section("Stations whose local list is out of date", box));
+  await load();
+}
+
+async function firmware(main, page) {
+  const images = h("div", {});
+  const campaigns = h("div", {});
+  async function load() {
+    clear(images, autoTable(await get("/firmware"), { empty: "No image uploaded." }));
+    const list = await get("/firmware-campaigns");
+    const detailed = await Promise.all(list.slice(0, 10).map((c) => get(`/firmware-campaigns/${c.id}`)));
+    clear(
+      campaigns,
+      table(
+        [
+          { label: "#", key: "id" },
+          { label: "Name", key: "name" },
+          { label: "State", render: (c) => badge(c.state ?? c.status ?? "–") },
+          { label: "Progress", render: (c) => Object.entries(c.counts || {}).map(([k, n]) => [badge(`${k}: ${n}`, k), " "]) },
+          { label: "Stations", render: (c) => h("details", {}, h("summary", {}, `${(c.stations || []).length}`), autoTable(c.stations || [], { link: stationLink })) },
+        ],
+        detailed,
+        { empty: "No campaign yet." },
+      ),
+    );
+  }
+  const upload = h("form", { class: "form", id: "firmware-upload" }, h("label", { class: "req" }, "Image", h("input", { type: "file", name: "file", required: true })), h("label", {}, "Version", h("input", { name: "version", maxlength: 50 })), h("label", {}, "Description", h("input", { name: "description" })), h("button", { type: "submit" }, "Upload"));
+  upload.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(upload.querySelector("button"), async () => {
+      await api("POST", "/firmware", new FormData(upload));
+      toast("Image uploaded");
+      upload.reset();
+      await load();
+    });
+  });
+  const fw = h("input", { name: "firmwareId", type: "number", required: true });
+  const stations = h("input", { name: "stations", required: true, placeholder: "CP1, CP2, …" });
+  const campaign = h("form", { class: "form", id: "campaign-form" }, h("label", { class: "req" }, "Image id", fw), h("label", { class: "req" }, "Stations (in rollout order)", stations), h("button", { type: "submit" }, "Start campaign"));
+  campaign.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(campaign.querySelector("button"), async () => {
+      await post("/firmware-campaigns", { firmwareId: Number(fw.value), stations: stations.value.split(",").map((x) => x.trim()).filter(Boolean) });
+      toast("Campaign started");
+      await load();
+    });
+  });
+  const operator = can("operator");
+  main.append(section("Images", operator ? upload : null, images), section("Campaigns (live progress)", operator ? campaign : null, campaigns));
+  await load();
+  page.live({ events: ["firmware_status", "station_booted"] }, () => load().catch(() => {}));
+}
+
+async function smartCharging(main) {
+  const chartBox = h("div", { id: "composite" });
+  const station = h("input", { id: "sc-station", required: true });
+  const connector = h("input", { id: "sc-connector", type: "number", min: 0, value: 0 });
+  const form = h("form", { class: "form" }, h("label", {}, "Station", station), h("label", {}, "Connector", connector), h("button", { type: "submit" }, "Show composite schedule"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      const c = await get(`/stations/${encodeURIComponent(station.value.trim())}/composite-schedule${query({ connectorId: connector.value, duration: 86400 })}`);
+      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value} (${c.chargingRateUnit})`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), pretty(c));
+    });
+  });
+  const sites = await get("/sites");
+  const allocations = await Promise.all(sites.map((s) => get(`/sites/${s.id}/allocation`).catch((err) => ({ error: err.message }))));
+  main.append(
+    section("Composite schedule (computed by WattHub from the profiles the station accepted)", form, chartBox),
+    section("Charging profile library", autoTable(await get("/charging-profiles"), { empty: "No profiles in the library." })),
+    section("Sites and their allocation", sites.length ? sites.map((s, i) => h("div", {}, h("h3", {}, s.name ?? `Site ${s.id}`), pretty(allocations[i]))) : h("p", { class: "muted" }, "No sites.")),
+  );
+}
+
+async function security(main, page) {
+  const events = h("div", {});
+  async function load() {
+    clear(events, autoTable(await get(`/security-events${query({ limit: 100 })}`), { empty: "No security events.", link: stationLink }));
+  }
+  main.append(section("Security events (live)", events), section("Certificates expiring soon", autoTable(await get("/certificates/expiring"), { empty: "No certificate expires soon.", link: stationLink })));
+  main.append(h("p", { class: "muted" }, "Security profiles, passwords and certificates per station: see docs/security.md and the API (/docs)."));
+  await load();
+  page.live({ events: ["security_event"] }, () => load().catch(() => {}));
+}
+
+async function users(main) {
+  if (!can("admin")) {
+    main.append(h("p", { class: "error" }, "Only administrators manage users and tokens."));
+    return;
+  }
+  const box = h("div", {});
+  async function load() {
+    clear(box, autoTable(await get("/users"), { empty: "No users." }));
+  }
+  const name = h("input", { id: "user-name", required: true });
+  const role = h("select", { id: "user-role" }, ["viewer", "operator", "admin"].map((r) => h("option", { value: r }, r)));
+  const password = h("input", { id: "user-password", type: "password", required: true, minlength: 8, autocomplete: "new-password" });
+  const form = h("form", { class: "form", id: "user-form" }, h("label", { class: "req" }, "User name", name), h("label", {}, "Role", role), h("label", { class: "req" }, "Password", password), h("button", { type: "submit" }, "Add user"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      await post("/users", { username: name.value.trim(), role: role.value, password: password.value });
+      toast(`User ${name.value.trim()} added`);
+      form.reset();
+      await load();
+    });
+  });
+  main.append(section("Users", form, box));
+  try {
+    main.append(section("API tokens", autoTable(await get("/tokens"), { empty: "No tokens." })));
+  } catch (err) {
+    main.append(section("API tokens", h("p", { class: "muted" }, err.message)));
+  }
+  await load();
+}
+
+const PAGES = { reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security, users };
+
+export async function render(main, [name], page) {
+  document.title = `${TITLES[name]} · WattHub`;
+  main.append(h("h1", {}, TITLES[name]));
+  await PAGES[name](main, page);
+}
