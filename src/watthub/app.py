@@ -15,6 +15,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.config import Settings
+from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.invalidation import ID_TAGS, Invalidation
@@ -61,6 +62,8 @@ class WattHub:
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
+    # The generated password of the first admin account, until describe() hands it out once.
+    _initial_admin_password: str | None = field(init=False, default=None, repr=False)
 
     async def start(
         self,
@@ -99,6 +102,8 @@ class WattHub:
         self.services.invalidation = Invalidation()
         self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
+        if s.initial_admin:
+            self._initial_admin_password = await ensure_initial_admin(self.services)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:
             job = await startup(self.services)
@@ -199,8 +204,13 @@ class WattHub:
         await self.services.engine.dispose()
 
     def describe(self) -> dict[str, Any]:
+        """Addresses for the start banner. The first call after WattHub created the first
+        admin account also carries its password (``initial_admin``); later calls do not."""
         s = self.settings
+        password, self._initial_admin_password = self._initial_admin_password, None
+        initial = {"username": INITIAL_ADMIN, "password": password} if password else None
         return {
+            "initial_admin": initial,
             "ocpp_url": s.ocpp_url() if s.plain_listener else None,
             "ocpp_tls_url": (
                 f"wss://{s.public_name()}:{s.tls_port}{s.ocpp_path.rstrip('/')}/{{stationId}}"

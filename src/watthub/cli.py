@@ -92,6 +92,12 @@ async def _serve(settings: Settings) -> None:
     if info.get("ftp_url"):
         click.echo(f"  FTP receiver  : {info['ftp_url']}")
     click.echo(f"  Database      : {info['database']}")
+    if info.get("initial_admin"):
+        admin = info["initial_admin"]
+        click.echo(
+            f"  First login   : user {admin['username']!r}, password {admin['password']}\n"
+            "                  (shown only this once; change it with `watthub user passwd admin`)"
+        )
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -292,7 +298,7 @@ def token_create(ctx: click.Context, name: str) -> None:
     """Create a bearer token for the API (shown once; stored hashed)."""
 
     async def op(conn: AsyncConnection) -> str:
-        return await tokens_repo.create_token(conn, name)
+        return await tokens_repo.create_token(conn, name, role="admin")
 
     click.echo(_run(_with_db(_settings(ctx), op)))
 

@@ -5,20 +5,27 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from watthub import __version__
+from watthub.api.authn import Authenticator
+from watthub.api.deps import require_role
+from watthub.api.guard import AuthGuard
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
 
-# One module per resource or feature; each exposes ``router`` (mounted under /api/v1, bearer
-# token) and may expose ``public_router`` (mounted at the root, no token: what stations fetch).
+# One module per resource or feature; each exposes ``router`` (mounted under /api/v1) and may
+# expose ``public_router`` (mounted at the root, no authentication: what stations fetch).
+# ``router`` needs a user or token with a role: ``ROLES = (read, write)`` in the module,
+# default DEFAULT_ROLES (reads for viewers, changes for operators); ``ROLES = None`` leaves the
+# routes public unless a route declares ``require_role`` itself (health, login).
 ROUTE_MODULES = [
     "watthub.api.routes.health",
+    "watthub.api.routes.auth",
     "watthub.api.routes.stations",
     "watthub.api.routes.id_tags",
     "watthub.api.routes.transactions",
@@ -32,8 +39,10 @@ ROUTE_MODULES = [
     "watthub.api.routes.firmware",
     "watthub.api.routes.files",
     "watthub.api.routes.security",
+    "watthub.api.routes.users",
     "watthub.api.routes.console",
 ]
+DEFAULT_ROLES = ("viewer", "operator")
 
 
 def create_api(hub: WattHub) -> FastAPI:
@@ -44,7 +53,9 @@ def create_api(hub: WattHub) -> FastAPI:
         "and every command a central system can send.",
     )
     app.state.hub = hub
-    app.state.token_cache = {}
+    app.state.auth = Authenticator(hub.services)
+    # Authenticates and caps bodies from the headers, before FastAPI reads a byte (guard.py).
+    app.add_middleware(AuthGuard)
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(
@@ -64,7 +75,9 @@ def create_api(hub: WattHub) -> FastAPI:
         module = importlib.import_module(name)
         router = getattr(module, "router", None)
         if router is not None:
-            app.include_router(router, prefix="/api/v1")
+            roles = getattr(module, "ROLES", DEFAULT_ROLES)
+            dependencies = [] if roles is None else [Depends(require_role(roles[1], roles[0]))]
+            app.include_router(router, prefix="/api/v1", dependencies=dependencies)
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
