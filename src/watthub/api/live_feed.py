@@ -22,7 +22,7 @@ from watthub.domain import events as ev
 from watthub.domain.events import EventBus
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: clients live in a set
 class FeedClient:
     station_id: str | None
     names: frozenset[str] | None

@@ -143,7 +143,17 @@ async function security(main, page) {
   async function load() {
     clear(events, autoTable(await get(`/security-events${query({ limit: 100 })}`), { empty: "No security events.", link: stationLink }));
   }
-  main.append(section("Security events (live)", events), section("Certificates expiring soon", autoTable(await get("/certificates/expiring"), { empty: "No certificate expires soon.", link: stationLink })));
+  const expiring = await get("/certificates/expiring");
+  main.append(
+    section("Security events (live)", events),
+    section(
+      `Certificates expiring within ${expiring.withinDays} days`,
+      h("h3", {}, "Issued to stations"),
+      autoTable(expiring.stations, { empty: "None.", link: stationLink }),
+      h("h3", {}, "WattHub's own (CA, server)"),
+      autoTable(expiring.watthub, { empty: "None." }),
+    ),
+  );
   main.append(h("p", { class: "muted" }, "Security profiles, passwords and certificates per station: see docs/security.md and the API (/docs)."));
   await load();
   page.live({ events: ["security_event"] }, () => load().catch(() => {}));
