@@ -17,7 +17,7 @@ async def test_tc_061_clear_authorization_data_in_authorization_cache(
     messages = (
         await csms.api.get("/stations/CP1/messages", params={"action": "ClearCache"})
     ).json()
-    assert {(m["direction"], m["message_type"]) for m in messages} == {("out", 2), ("in", 3)}
+    assert {(m["direction"], m["messageType"]) for m in messages} == {("out", 2), ("in", 3)}
     await assert_sent_only(station, "ClearCache")
 
 
@@ -85,7 +85,7 @@ async def test_tc_012_remote_stop_charging_session(csms: Csms, station: TestChar
     await station.status(1, "Finishing")
     await station.status(1, "Available")
     detail = await transaction(csms, tx)
-    assert detail["stop_reason"] == "Remote"
+    assert detail["stopReason"] == "Remote"
     assert detail["active"] is False
     await assert_sent_only(station, "RemoteStopTransaction")
 
@@ -124,7 +124,7 @@ async def test_tc_018_1_unlock_connector_with_charging_session(
     await station.stop_transaction(tx, reason="UnlockCommand")
     await station.status(1, "Available")
     detail = await transaction(csms, tx)
-    assert detail["stop_reason"] == "UnlockCommand"
+    assert detail["stopReason"] == "UnlockCommand"
     assert detail["active"] is False
     await assert_sent_only(station, "UnlockConnector")
 

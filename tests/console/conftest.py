@@ -50,7 +50,9 @@ class Console:
     errors: list[str] = field(default_factory=list)
     simulators: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def page(self, username: str | None = "ada", viewport: dict[str, int] | None = None) -> Any:
+    async def page(
+        self, username: str | None = "ada", viewport: dict[str, int] | None = None
+    ) -> Any:
         """A fresh browser context (own cookies), logged in as ``username`` unless None."""
         context = await self.browser.new_context(
             base_url=self.base, viewport=viewport or {"width": 1280, "height": 900}
@@ -60,9 +62,11 @@ class Console:
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
         page.on(
             "console",
-            lambda msg: msg.type == "error"
-            and "status of 4" not in msg.text  # refused requests the test provokes
-            and self.errors.append(f"console: {msg.text}"),
+            lambda msg: (
+                msg.type == "error"
+                and "status of 4" not in msg.text  # refused requests the test provokes
+                and self.errors.append(f"console: {msg.text}")
+            ),
         )
         self.pages.append(page)
         await page.goto("/")
@@ -81,7 +85,7 @@ class Console:
 
     async def shot(self, page: Any, name: str) -> None:
         if SCREENSHOTS:
-            Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(Path(SCREENSHOTS).mkdir, parents=True, exist_ok=True)
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 

@@ -6,7 +6,18 @@ from tests.console.conftest import Console
 async def test_pages_render(console: Console) -> None:
     page = await console.page()
     await page.wait_for_selector("#tile-total")
-    for route in ["#/stations", "#/transactions", "#/id-tags", "#/reservations", "#/local-lists", "#/firmware", "#/smart-charging", "#/security", "#/users", "#/stations/new"]:
+    for route in [
+        "#/stations",
+        "#/transactions",
+        "#/id-tags",
+        "#/reservations",
+        "#/local-lists",
+        "#/firmware",
+        "#/smart-charging",
+        "#/security",
+        "#/users",
+        "#/stations/new",
+    ]:
         await page.goto("/" + route)
         await page.wait_for_selector("main h1")
         await page.wait_for_timeout(300)
