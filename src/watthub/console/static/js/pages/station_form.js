@@ -10,7 +10,7 @@ export async function render(main, [stationId]) {
   const editing = Boolean(stationId);
   const station = editing ? await get(`/stations/${encodeURIComponent(stationId)}`) : {};
   document.title = `${editing ? `Edit ${stationId}` : "Add a station"} · WattHub`;
-  const id = h("input", { name: "id", id: "f-id", required: true, pattern: "[^/]+", maxlength: 255, value: stationId || "", disabled: editing });
+  const id = h("input", { name: "id", id: "f-id", required: true, pattern: "[^\\/]+", maxlength: 255, value: stationId || "", disabled: editing });
   const description = h("input", { name: "description", id: "f-description", value: station.description || "" });
   const password = h("input", { name: "password", id: "f-password", type: "password", minlength: 8, maxlength: 40, autocomplete: "new-password" });
   const boot = select("bootPolicy", ["Accepted", "Pending", "Rejected"], station.bootPolicy || "Accepted");
