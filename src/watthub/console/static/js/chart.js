@@ -14,7 +14,7 @@ function niceMax(v) {
   return 10 * p;
 }
 
-function frame(xMin, xMax, yMax, xLabel, yLabel, unit) {
+function frame(xMin, xMax, yMax, xLabel) {
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
   const x = (v) => PAD.left + ((v - xMin) / (xMax - xMin || 1)) * iw;
@@ -23,7 +23,7 @@ function frame(xMin, xMax, yMax, xLabel, yLabel, unit) {
   for (let i = 0; i <= 4; i++) {
     const v = (yMax * i) / 4;
     parts.push(s("line", { class: "grid-line", x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v) }));
-    parts.push(s("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, `${+v.toFixed(2)}`));
+    parts.push(s("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, `${+v.toPrecision(3)}`));
   }
   for (let i = 0; i <= 4; i++) {
     const v = xMin + ((xMax - xMin) * i) / 4;
@@ -31,7 +31,6 @@ function frame(xMin, xMax, yMax, xLabel, yLabel, unit) {
   }
   parts.push(s("line", { class: "axis", x1: PAD.left, x2: PAD.left, y1: PAD.top, y2: H - PAD.bottom }));
   parts.push(s("line", { class: "axis", x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom }));
-  parts.push(s("text", { x: 4, y: PAD.top + 2, "text-anchor": "start", "dominant-baseline": "hanging" }, unit));
   return { x, y, parts };
 }
 
@@ -59,7 +58,7 @@ export function lineChart(title, series, unit) {
     xMax += 30000;
   }
   const yMax = niceMax(Math.max(...all.map((p) => p.v)));
-  const f = frame(xMin, xMax, yMax, (v) => new Date(v).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }), "", unit);
+  const f = frame(xMin, xMax, yMax, (v) => new Date(v).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }));
   const lines = series.map((sr, i) => {
     const pts = [...sr.points].sort((a, b) => a.t - b.t);
     const d = pts.map((p, j) => `${j ? "L" : "M"}${f.x(+p.t).toFixed(1)},${f.y(p.v).toFixed(1)}`).join(" ");
@@ -70,7 +69,7 @@ export function lineChart(title, series, unit) {
   });
   const last = series.map((sr) => `${sr.name} ${sr.points.at(-1)?.v.toFixed(2) ?? "–"} ${unit}`).join(", ");
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${title}. Latest: ${last}.` }, f.parts, lines);
-  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)), svg, legend(series));
+  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, `${title} (${unit})`)), svg, legend(series));
 }
 
 // periods: [{startPeriod (s), limit}], over `duration` seconds from `start` (Date); unit "A"/"W".
@@ -79,7 +78,7 @@ export function stepChart(title, start, duration, periods, unit) {
   const t0 = +start;
   const end = t0 + (duration || periods.at(-1).startPeriod + 3600) * 1000;
   const yMax = niceMax(Math.max(...periods.map((p) => p.limit)));
-  const f = frame(t0, end, yMax, (v) => new Date(v).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), "", unit);
+  const f = frame(t0, end, yMax, (v) => new Date(v).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
   let d = "";
   periods.forEach((p, i) => {
     const x0 = f.x(t0 + p.startPeriod * 1000);
@@ -88,7 +87,7 @@ export function stepChart(title, start, duration, periods, unit) {
   });
   const label = periods.map((p) => `from ${p.startPeriod}s: ${p.limit} ${unit}`).join("; ");
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${title}: ${label}` }, f.parts, s("path", { class: "line", d, stroke: COLORS[0] }));
-  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)), svg);
+  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, `${title} (${unit})`)), svg);
 }
 
 // Meter rows of the API (one per sampled value) → chart series for power and energy.

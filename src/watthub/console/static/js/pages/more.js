@@ -126,7 +126,7 @@ async function smartCharging(main) {
     e.preventDefault();
     busy(form.querySelector("button"), async () => {
       const c = await get(`/stations/${encodeURIComponent(station.value.trim())}/composite-schedule${query({ connectorId: connector.value, duration: 86400 })}`);
-      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value} (${c.chargingRateUnit})`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), pretty(c));
+      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), pretty(c));
     });
   });
   const sites = await get("/sites");

@@ -90,6 +90,7 @@ export async function render(main, _params, page) {
       for (const { event, data } of batch) {
         const text = describe(event, data);
         if (text) {
+          list.querySelector(".muted")?.remove();
           list.prepend(eventItem(new Date().toISOString(), text[0], data.station_id, text[1]));
           while (list.children.length > 50) list.lastChild.remove();
         }

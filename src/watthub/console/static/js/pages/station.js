@@ -314,7 +314,7 @@ function messageLog(stationId, page) {
       "tr",
       {},
       h("td", {}, fmt.clock(m.createdAt)),
-      h("td", {}, m.direction === "in" ? h("span", { class: "dir-in", title: "from the station" }, "→ in") : h("span", { class: "dir-out", title: "to the station" }, "← out")),
+      h("td", {}, m.direction === "in" ? h("span", { class: "dir-in", title: "sent by the station" }, "in") : h("span", { class: "dir-out", title: "sent by WattHub" }, "out")),
       h("td", {}, `${m.action ?? ""} ${TYPES[m.messageType] ?? m.messageType}`),
       h("td", {}, h("details", {}, h("summary", {}, preview.length > 80 ? `${preview.slice(0, 80)}…` : preview), pretty(frame))),
     );
