@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from ocpp.v16 import call
@@ -180,3 +181,19 @@ async def test_id_tag_csv_import_is_all_or_nothing(csms: Csms, body: str, proble
     assert done.json() == {"imported": 2}
     tags = {t["idTag"]: t for t in (await csms.api.get("/id-tags")).json()}
     assert tags["T1"]["parentIdTag"] == "FLEET" and tags["T2"]["status"] == "Blocked"
+
+
+async def test_console_is_served_at_the_root_with_a_strict_policy(csms: Csms) -> None:
+    root = csms.api_base.removesuffix("/api/v1")
+    async with httpx.AsyncClient(base_url=root) as client:
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert '<script type="module" src="/js/app.js">' in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        script = await client.get("/js/pages/station.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        # The API keeps its own answers: unauthenticated API calls are JSON 401, not the page.
+        assert (await client.get("/api/v1/overview")).status_code == 401
+        assert (await client.get("/nope.js")).status_code == 404

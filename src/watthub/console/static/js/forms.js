@@ -5,7 +5,7 @@ import { h } from "./dom.js";
 let uid = 0;
 
 function label(name, required, control, hint) {
-  return h("label", { class: required ? "req" : "" }, hint ? `${name} (${hint})` : name, control);
+  return h("label", {}, h("span", { class: required ? "req" : "" }, hint ? `${name} (${hint})` : name), control);
 }
 
 function field(schema, name, required) {

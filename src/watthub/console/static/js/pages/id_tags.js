@@ -56,7 +56,7 @@ export async function render(main) {
     const form = h(
       "form",
       { class: "card form", id: "tag-form" },
-      h("label", { class: "req" }, "Id tag", idTag),
+      h("label", {}, h("span", { class: "req" }, "Id tag"), idTag),
       h("label", {}, "Status", status),
       h("label", {}, "Expires (UTC)", expiry),
       h("label", {}, "Parent id tag", parent),

@@ -90,7 +90,7 @@ async function firmware(main, page) {
       ),
     );
   }
-  const upload = h("form", { class: "form", id: "firmware-upload" }, h("label", { class: "req" }, "Image", h("input", { type: "file", name: "file", required: true })), h("label", {}, "Version", h("input", { name: "version", maxlength: 50 })), h("label", {}, "Description", h("input", { name: "description" })), h("button", { type: "submit" }, "Upload"));
+  const upload = h("form", { class: "form", id: "firmware-upload" }, h("label", {}, h("span", { class: "req" }, "Image"), h("input", { type: "file", name: "file", required: true })), h("label", {}, "Version", h("input", { name: "version", maxlength: 50 })), h("label", {}, "Description", h("input", { name: "description" })), h("button", { type: "submit" }, "Upload"));
   upload.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(upload.querySelector("button"), async () => {
@@ -102,7 +102,7 @@ async function firmware(main, page) {
   });
   const fw = h("input", { name: "firmwareId", type: "number", required: true });
   const stations = h("input", { name: "stations", required: true, placeholder: "CP1, CP2, …" });
-  const campaign = h("form", { class: "form", id: "campaign-form" }, h("label", { class: "req" }, "Image id", fw), h("label", { class: "req" }, "Stations (in rollout order)", stations), h("button", { type: "submit" }, "Start campaign"));
+  const campaign = h("form", { class: "form", id: "campaign-form" }, h("label", {}, h("span", { class: "req" }, "Image id"), fw), h("label", {}, h("span", { class: "req" }, "Stations (in rollout order)"), stations), h("button", { type: "submit" }, "Start campaign"));
   campaign.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(campaign.querySelector("button"), async () => {
@@ -171,7 +171,7 @@ async function users(main) {
   const name = h("input", { id: "user-name", required: true });
   const role = h("select", { id: "user-role" }, ["viewer", "operator", "admin"].map((r) => h("option", { value: r }, r)));
   const password = h("input", { id: "user-password", type: "password", required: true, minlength: 8, autocomplete: "new-password" });
-  const form = h("form", { class: "form", id: "user-form" }, h("label", { class: "req" }, "User name", name), h("label", {}, "Role", role), h("label", { class: "req" }, "Password", password), h("button", { type: "submit" }, "Add user"));
+  const form = h("form", { class: "form", id: "user-form" }, h("label", {}, h("span", { class: "req" }, "User name"), name), h("label", {}, "Role", role), h("label", {}, h("span", { class: "req" }, "Password"), password), h("button", { type: "submit" }, "Add user"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     busy(form.querySelector("button"), async () => {

@@ -20,7 +20,7 @@ export async function render(main, [stationId]) {
   const form = h(
     "form",
     { class: "card form stack", id: "station-form" },
-    h("label", { class: "req" }, "Charge point id", id),
+    h("label", {}, h("span", { class: "req" }, "Charge point id"), id),
     h("label", {}, "Description", description),
     h("label", {}, editing ? "New password (Basic auth, profile 1–2; empty keeps it)" : "Password (Basic auth; empty for none)", password),
     h("label", {}, "Boot policy", boot),
