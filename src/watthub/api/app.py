@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from watthub import __version__
 from watthub.api.authn import Authenticator
 from watthub.api.deps import require_role
-from watthub.api.guard import AuthGuard
+from watthub.api.guard import AuthGuard, RouteTable
 from watthub.api.present import camel
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ ROUTE_MODULES = [
     "watthub.api.routes.files",
     "watthub.api.routes.security",
     "watthub.api.routes.users",
+    "watthub.api.routes.audit",
     "watthub.api.routes.console",
 ]
 DEFAULT_ROLES = ("viewer", "operator")
@@ -75,6 +76,7 @@ def create_api(hub: WattHub) -> FastAPI:
     app.state.auth = Authenticator(hub.services)
     # Authenticates and caps bodies from the headers, before FastAPI reads a byte (guard.py).
     app.add_middleware(AuthGuard)
+    app.state.guard_routes = guarded = RouteTable()
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(
@@ -92,13 +94,16 @@ def create_api(hub: WattHub) -> FastAPI:
         router = getattr(module, "router", None)
         if router is not None:
             roles = getattr(module, "ROLES", DEFAULT_ROLES)
-            dependencies = [] if roles is None else [Depends(require_role(roles[1], roles[0]))]
+            requirement = None if roles is None else require_role(roles[1], roles[0])
+            dependencies = [] if requirement is None else [Depends(requirement)]
             # Only the operator API: the file routes for stations are not ours to restyle.
             dependencies.append(Depends(camel_case_query))
             app.include_router(router, prefix="/api/v1", dependencies=dependencies)
+            guarded.add(router.routes, "/api/v1", requirement)
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
+            guarded.add(public.routes, "", None)
     # The operator console: static pages at / (after the API, so /api and /docs win).
     from watthub.console import mount
 

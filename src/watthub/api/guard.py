@@ -14,10 +14,12 @@ token is set in ``domain.actor.current_actor`` for the audit trail."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from watthub.api.authn import CSRF_HEADER, NOT_AUTHENTICATED, AuthError, check_access
@@ -39,30 +41,50 @@ async def send_json(
     await send({"type": "http.response.body", "body": data})
 
 
-def _route_markers(scope: Scope) -> tuple[list[RequireRole], bool]:
-    """The role requirements of the route ``scope`` matches and whether it takes uploads."""
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    if router is None:
-        return [], False
-    chosen = None
-    for route in router.routes:
-        match, _child = route.matches(scope)
-        if match is Match.FULL:
-            chosen = route
-            break
-        if match is Match.PARTIAL and chosen is None:
-            chosen = route  # method not allowed: still guarded like the route
-    if chosen is None:
-        return [], False
-    requirements, upload = [], False
-    for dep in getattr(chosen, "dependencies", ()):
-        call = getattr(dep, "dependency", None)
-        if isinstance(call, RequireRole):
-            requirements.append(call)
-        elif call is upload_body:
-            upload = True
-    return requirements, upload
+@dataclass(frozen=True)
+class _Guarded:
+    regex: re.Pattern[str]
+    methods: frozenset[str]
+    requirements: tuple[RequireRole, ...]
+    upload: bool
+
+
+class RouteTable:
+    """What the guard needs to know about each API route, collected when the routers are
+    included (api/app.py): its role requirements and whether it takes uploads. Kept here rather
+    than read back from FastAPI's router, whose internal route structure changes between
+    versions; matching follows the same order as the router's."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Guarded] = []
+
+    def add(self, routes: list[Any], prefix: str, extra: RequireRole | None) -> None:
+        for route in routes:
+            path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+            if path is None or methods is None:
+                continue  # not an HTTP route (its own dependencies still apply)
+            requirements, upload = [] if extra is None else [extra], False
+            for dep in getattr(route, "dependencies", ()):
+                call = getattr(dep, "dependency", None)
+                if isinstance(call, RequireRole):
+                    requirements.append(call)
+                elif call is upload_body:
+                    upload = True
+            regex, _format, _convertors = compile_path(prefix + path)
+            self._routes.append(_Guarded(regex, frozenset(methods), tuple(requirements), upload))
+
+    def lookup(self, path: str, method: str) -> tuple[tuple[RequireRole, ...], bool]:
+        """The requirements of the route ``method path`` reaches (a route of another method on
+        the same path is guarded the same: the answer will be 405 anyway)."""
+        partial = None
+        for route in self._routes:
+            if route.regex.match(path):
+                if method in route.methods:
+                    return route.requirements, route.upload
+                partial = partial or route
+        if partial is not None:
+            return partial.requirements, partial.upload
+        return (), False
 
 
 class AuthGuard:
@@ -73,15 +95,16 @@ class AuthGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        requirements, upload = _route_markers(scope)
-        hub = scope["app"].state.hub
+        state = scope["app"].state
+        requirements, upload = state.guard_routes.lookup(scope["path"], scope["method"])
+        hub = state.hub
         settings = hub.settings
         limit = settings.max_upload_bytes if upload else settings.api_max_body_bytes
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         actor_token = None
         if requirements:
             try:
-                principal = await scope["app"].state.auth.authenticate(
+                principal = await state.auth.authenticate(
                     headers.get("authorization"), headers.get("cookie")
                 )
                 if principal is None:
