@@ -115,6 +115,9 @@ async def test_configuration_refresh_and_edit(console: Console) -> None:
     assert {"key": "HeartbeatInterval", "value": "120"}.items() <= next(
         c for c in stored if c["key"] == "HeartbeatInterval"
     ).items()
+    # The station's audit trail names who sent it, live.
+    audit = await _wait_text(page, "#station-audit", "olivia")
+    assert "ChangeConfiguration" in audit
     # The message log shows the ChangeConfiguration that went out, with its payload.
     await page.select_option("#log-direction", "out")
     await _wait_text(page, "#sec-message tbody", "ChangeConfiguration")
@@ -199,3 +202,40 @@ async def test_logout_and_phone_width(console: Console) -> None:
     assert me == 401
     await login(page, "ada")
     await page.wait_for_selector("#tile-total")
+
+
+async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console: Console) -> None:
+    await console.csms.add_station("CP4")
+    console.simulate("CP4")
+    page = await console.page("ada")
+    await page.goto("/#/users")
+    await page.fill("#user-name", "nina")
+    await page.select_option("#user-role", "viewer")
+    await page.fill("#user-password", "nina-password-1")
+    await page.click("#user-form button[type=submit]")
+    await _wait_text(page, "#users", "nina")
+    await page.fill("#token-name", "billing")
+    await page.select_option("#token-role", "viewer")
+    await page.click("#token-form button[type=submit]")
+    secret = (await _wait_text(page, "#token-secret", r"\S{20,}")).strip()
+    # The token works against the API with the role it was given.
+    api = console.csms.api
+    ok = await api.get("/stations", headers={"Authorization": f"Bearer {secret}"})
+    assert ok.status_code == 200
+    refused = await api.post(
+        "/stations/CP4/ocpp/Reset",
+        json={"type": "Soft"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert refused.status_code == 403
+    await console.shot(page, "users")
+    # A command from the console lands in the audit trail with its answer.
+    await page.goto("/#/stations/CP4")
+    await _wait_text(page, "#connection", "online")
+    await page.select_option("#command-action", "ClearCache")
+    await page.click("#command-form button[type=submit]")
+    await _wait_text(page, "#command-result", "Accepted")
+    await page.goto("/#/audit")
+    text = await _wait_text(page, "#audit", "ClearCache")
+    assert "ada" in text and "CP4" in text
+    await console.shot(page, "audit")

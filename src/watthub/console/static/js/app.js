@@ -13,7 +13,8 @@ const routes = [
   [/^\/transactions$/, () => import("./pages/transactions.js")],
   [/^\/transactions\/(\d+)$/, () => import("./pages/transaction.js")],
   [/^\/id-tags$/, () => import("./pages/id_tags.js")],
-  [/^\/(reservations|local-lists|firmware|smart-charging|security|users)$/, () => import("./pages/more.js")],
+  [/^\/(reservations|local-lists|firmware|smart-charging|security)$/, () => import("./pages/more.js")],
+  [/^\/(audit|users)$/, () => import("./pages/admin.js")],
 ];
 
 const main = document.getElementById("main");

@@ -1,6 +1,6 @@
 // The remaining pages: reservations, local lists, firmware (images, campaigns, progress),
 // smart charging (profile library, sites, composite schedule chart), security (events,
-// expiring certificates) and users/tokens (admin). Mostly tables of the API's lists with the
+// expiring certificates). Mostly tables of the API's lists with the
 // main actions; everything else stays in the API (/docs) and the CLI.
 import { api, can, get, post, query } from "../api.js";
 import { badge, busy, clear, fmt, h, pretty, table, toast } from "../dom.js";
@@ -12,7 +12,6 @@ const TITLES = {
   firmware: "Firmware",
   "smart-charging": "Smart charging",
   security: "Security",
-  users: "Users and tokens",
 };
 
 // A table of every scalar field of the rows (objects and lists shown as JSON on demand).
@@ -159,38 +158,7 @@ async function security(main, page) {
   page.live({ events: ["security_event"] }, () => load().catch(() => {}));
 }
 
-async function users(main) {
-  if (!can("admin")) {
-    main.append(h("p", { class: "error" }, "Only administrators manage users and tokens."));
-    return;
-  }
-  const box = h("div", {});
-  async function load() {
-    clear(box, autoTable(await get("/users"), { empty: "No users." }));
-  }
-  const name = h("input", { id: "user-name", required: true });
-  const role = h("select", { id: "user-role" }, ["viewer", "operator", "admin"].map((r) => h("option", { value: r }, r)));
-  const password = h("input", { id: "user-password", type: "password", required: true, minlength: 8, autocomplete: "new-password" });
-  const form = h("form", { class: "form", id: "user-form" }, h("label", {}, h("span", { class: "req" }, "User name"), name), h("label", {}, "Role", role), h("label", {}, h("span", { class: "req" }, "Password"), password), h("button", { type: "submit" }, "Add user"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(form.querySelector("button"), async () => {
-      await post("/users", { username: name.value.trim(), role: role.value, password: password.value });
-      toast(`User ${name.value.trim()} added`);
-      form.reset();
-      await load();
-    });
-  });
-  main.append(section("Users", form, box));
-  try {
-    main.append(section("API tokens", autoTable(await get("/tokens"), { empty: "No tokens." })));
-  } catch (err) {
-    main.append(section("API tokens", h("p", { class: "muted" }, err.message)));
-  }
-  await load();
-}
-
-const PAGES = { reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security, users };
+const PAGES = { reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security };
 
 export async function render(main, [name], page) {
   document.title = `${TITLES[name]} · WattHub`;

@@ -5,6 +5,7 @@ import { can, command, del, get, query } from "../api.js";
 import { badge, busy, clear, fmt, h, kv, pretty, table, throttle, toast } from "../dom.js";
 import { schemaForm } from "../forms.js";
 import { readMeter } from "../live.js";
+import { auditTable } from "./admin.js";
 
 export async function render(main, [stationId], page) {
   const sid = encodeURIComponent(stationId);
@@ -42,7 +43,7 @@ export async function render(main, [stationId], page) {
           }, "Remove")
         : null,
     ),
-    h("nav", { class: "sections", "aria-label": "Sections" }, ["Connectors", "Details", "Configuration", operator ? "Commands" : null, "Message log"].filter(Boolean).map((t) => h("a", { href: `#/stations/${sid}`, onclick: (e) => (e.preventDefault(), document.getElementById(`sec-${t.split(" ")[0].toLowerCase()}`).scrollIntoView()) }, t))),
+    h("nav", { class: "sections", "aria-label": "Sections" }, ["Connectors", "Details", "Configuration", operator ? "Commands" : null, "Audit trail", "Message log"].filter(Boolean).map((t) => h("a", { href: `#/stations/${sid}`, onclick: (e) => (e.preventDefault(), document.getElementById(`sec-${t.split(" ")[0].toLowerCase()}`).scrollIntoView()) }, t))),
     h("section", { class: "card", id: "sec-connectors" }, h("h2", {}, "Connectors"), connectorsBox),
     h("section", { class: "card", id: "sec-details" }, h("h2", {}, "Details"), details),
   );
@@ -137,7 +138,11 @@ export async function render(main, [stationId], page) {
   await loadConnectors();
   main.append(configurationSection(stationId, operator, send));
   if (operator) main.append(await commandsSection(stationId));
+  const audit = h("div", { id: "station-audit" });
+  const loadAudit = async () => clear(audit, auditTable(await get(`/stations/${sid}/audit${query({ limit: 20 })}`)));
+  main.append(h("section", { class: "card", id: "sec-audit" }, h("h2", {}, "Commands sent (audit trail)"), audit));
   main.append(messageLog(stationId, page));
+  loadAudit().catch((err) => clear(audit, h("p", { class: "muted" }, err.message)));
 
   const reload = throttle(() => loadConnectors().catch(() => {}), 500);
   page.live(
@@ -162,6 +167,8 @@ export async function render(main, [stationId], page) {
         } else if (event === "station_connected" || event === "station_disconnected") {
           station.connected = event === "station_connected";
           drawConnection();
+        } else if (event === "command_sent") {
+          loadAudit().catch(() => {});
         } else if (event.startsWith("transaction_") || event === "station_booted") {
           if (event === "transaction_stopped") power.delete(data.connector_id);
           reload();
