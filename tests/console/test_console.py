@@ -7,7 +7,10 @@ import asyncio
 import re
 from pathlib import Path
 
+from ocpp.v16 import call
+
 from tests.console.conftest import PASSWORD, Console, login
+from watthub.timeutil import now_ts
 
 
 async def _wait_text(page, selector: str, pattern: str, timeout: float = 10.0) -> str:
@@ -239,3 +242,62 @@ async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console:
     text = await _wait_text(page, "#audit", "ClearCache")
     assert "ada" in text and "CP4" in text
     await console.shot(page, "audit")
+
+
+async def test_feature_pages_render_with_live_data(console: Console) -> None:
+    csms = console.csms
+    cp = await csms.connect("CP5")  # the `ocpp` package's ChargePoint (tests/support)
+    await cp.booted()
+    profile = {
+        "chargingProfileId": 7,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "startSchedule": now_ts(),
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 32},
+                {"startPeriod": 3600, "limit": 16},
+            ],
+        },
+    }
+    answer = await csms.api.post(
+        "/stations/CP5/charging-profiles", json={"connectorId": 0, "chargingProfile": profile}
+    )
+    assert answer.json()["status"] == "Accepted", answer.text
+    page = await console.page("olivia")
+    await page.goto("/#/smart-charging")
+    await page.fill("#sc-station", "CP5")
+    await page.fill("#sc-connector", "1")
+    await page.click("text=Show composite schedule")
+    label = await page.get_attribute("#composite svg", "aria-label")
+    # The second period starts an hour after the profile's start, seconds before "now".
+    assert re.search(r"from 0s: 32 A; from 3[56]\d\ds: 16 A", label), label
+    await console.shot(page, "smart-charging")
+
+    await page.goto("/#/diagnostics?stationId=CP5")
+    await page.click("#diag-request")
+    await _wait_text(page, "#toasts", "GetDiagnostics: diagnostics.zip")
+    assert cp.sent("GetDiagnostics")[-1]["location"].startswith("http")
+    await cp.call(call.DiagnosticsStatusNotification(status="Uploading"))
+    await _wait_text(page, "#diagnostics", "Uploading")  # live, on the firmware_status event
+
+    await page.goto("/#/security")
+    await page.wait_for_selector("#live-state.on")
+    await cp.call(
+        call.SecurityEventNotification(
+            type="InvalidCentralSystemCertificate",
+            timestamp="2026-01-01T00:00:00Z",
+            tech_info="test",
+        )
+    )
+    await _wait_text(page, "main", "InvalidCentralSystemCertificate")
+    for route, heading in [
+        ("reservations", "Reservations"),
+        ("local-lists", "Local lists"),
+        ("firmware", "Firmware"),
+    ]:
+        await page.goto(f"/#/{route}")
+        await _wait_text(page, "main h1", heading)
+        await page.wait_for_selector("main table")

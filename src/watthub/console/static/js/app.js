@@ -13,7 +13,7 @@ const routes = [
   [/^\/transactions$/, () => import("./pages/transactions.js")],
   [/^\/transactions\/(\d+)$/, () => import("./pages/transaction.js")],
   [/^\/id-tags$/, () => import("./pages/id_tags.js")],
-  [/^\/(reservations|local-lists|firmware|smart-charging|security)$/, () => import("./pages/more.js")],
+  [/^\/(reservations|local-lists|firmware|diagnostics|smart-charging|security)$/, () => import("./pages/more.js")],
   [/^\/(audit|users)$/, () => import("./pages/admin.js")],
 ];
 

@@ -17,7 +17,12 @@ export function openLive({ stationId, events } = {}, onBatch, onResync) {
   if (stationId) params.set("stationId", stationId);
   if (events) params.set("events", events.join(","));
   const source = new EventSource(`/api/v1/events/stream${params.size ? `?${params}` : ""}`);
-  source.onopen = () => show("on");
+  // Whatever happened between the page's first load and the stream's (re)connection is not in
+  // the stream: reload then (the first open included; handlers are throttled).
+  source.onopen = () => {
+    show("on");
+    onResync?.();
+  };
   source.onerror = () => show("off"); // EventSource reconnects by itself (retry: 2000)
   source.onmessage = (message) => {
     let batch;
@@ -29,7 +34,10 @@ export function openLive({ stationId, events } = {}, onBatch, onResync) {
     onBatch(batch);
   };
   source.addEventListener("resync", () => onResync?.());
-  return () => source.close();
+  return () => {
+    source.close();
+    show("");
+  };
 }
 
 // The meter values a station sent, reduced to what the console draws: total power (W), energy

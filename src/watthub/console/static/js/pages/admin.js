@@ -36,7 +36,8 @@ async function audit(main, page) {
   more.addEventListener("click", () => busy(more, () => load(true)));
   main.append(h("p", { class: "muted" }, "Every command an operator or API token sent, with the station's answer."), form, box, h("div", { class: "pager" }, more));
   await load(false);
-  page.live({ events: ["command_sent"] }, () => load(false).catch(() => {}));
+  const reload = () => load(false).catch(() => {});
+  page.live({ events: ["command_sent"] }, reload, reload);
 }
 
 async function users(main) {

@@ -12,6 +12,7 @@ const TITLES = {
   firmware: "Firmware",
   "smart-charging": "Smart charging",
   security: "Security",
+  diagnostics: "Diagnostics",
 };
 
 // A table of every scalar field of the rows (objects and lists shown as JSON on demand).
@@ -113,7 +114,8 @@ async function firmware(main, page) {
   const operator = can("operator");
   main.append(section("Images", operator ? upload : null, images), section("Campaigns (live progress)", operator ? campaign : null, campaigns));
   await load();
-  page.live({ events: ["firmware_status", "station_booted"] }, () => load().catch(() => {}));
+  const reload = () => load().catch(() => {});
+  page.live({ events: ["firmware_status", "station_booted"] }, reload, reload);
 }
 
 async function smartCharging(main) {
@@ -155,13 +157,57 @@ async function security(main, page) {
   );
   main.append(h("p", { class: "muted" }, "Security profiles, passwords and certificates per station: see docs/security.md and the API (/docs)."));
   await load();
-  page.live({ events: ["security_event"] }, () => load().catch(() => {}));
+  const reload = () => load().catch(() => {});
+  page.live({ events: ["security_event"] }, reload, reload);
 }
 
-const PAGES = { reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security };
+async function diagnostics(main, page, params) {
+  const station = h("input", { id: "diag-station", required: true, value: params.get("stationId") || "" });
+  const box = h("div", { id: "diagnostics" });
+  async function load() {
+    const sid = station.value.trim();
+    if (!sid) return;
+    const d = await get(`/stations/${encodeURIComponent(sid)}/diagnostics`);
+    clear(
+      box,
+      h("p", {}, "Current status: ", badge(d.current?.status ?? "none")),
+      h("h3", {}, "Files received"),
+      table(
+        [
+          { label: "File", render: (f) => h("a", { href: f.downloadPath, download: f.filename }, f.filename) },
+          { label: "Size", render: (f) => `${f.size ?? "?"} bytes` },
+          { label: "Received", render: (f) => fmt.time(f.receivedAt ?? f.createdAt) },
+        ],
+        d.files,
+        { empty: "No file uploaded yet." },
+      ),
+      h("h3", {}, "Requests"),
+      autoTable(d.requests, { empty: "No GetDiagnostics sent yet." }),
+      h("h3", {}, "Status timeline"),
+      autoTable(d.timeline, { empty: "No DiagnosticsStatusNotification yet." }),
+    );
+  }
+  const show = h("button", { type: "submit" }, "Show");
+  const ask = h("button", { type: "button", class: "secondary", id: "diag-request" }, "Request diagnostics (GetDiagnostics to WattHub's upload location)");
+  ask.addEventListener("click", () =>
+    busy(ask, async () => {
+      const answer = await post(`/stations/${encodeURIComponent(station.value.trim())}/get-diagnostics`, {});
+      toast(`GetDiagnostics: ${answer.fileName ?? "no file name (nothing to upload)"}`);
+      await load();
+    }),
+  );
+  const form = h("form", { class: "form" }, h("label", {}, "Station", station), show, can("operator") ? ask : null);
+  form.addEventListener("submit", (e) => (e.preventDefault(), busy(show, load)));
+  main.append(section("Diagnostics uploads", form, box));
+  await load();
+  const reload = () => load().catch(() => {});
+  page.live({ events: ["firmware_status"] }, (batch) => batch.some((e) => e.data.kind === "diagnostics" && e.data.station_id === station.value.trim()) && reload(), reload);
+}
 
-export async function render(main, [name], page) {
+const PAGES = { diagnostics, reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security };
+
+export async function render(main, [name], page, params) {
   document.title = `${TITLES[name]} · WattHub`;
   main.append(h("h1", {}, TITLES[name]));
-  await PAGES[name](main, page);
+  await PAGES[name](main, page, params);
 }
