@@ -14,6 +14,7 @@ from ocpp.v16 import call
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.api.live_feed import LiveFeed
+from watthub.api.routes.console import feed_of
 from watthub.domain import events
 from watthub.domain.events import EventBus
 
@@ -197,3 +198,37 @@ async def test_console_is_served_at_the_root_with_a_strict_policy(csms: Csms) ->
         # The API keeps its own answers: unauthenticated API calls are JSON 401, not the page.
         assert (await client.get("/api/v1/overview")).status_code == 401
         assert (await client.get("/nope.js")).status_code == 404
+
+
+async def test_event_stream_ends_when_the_session_ends(csms: Csms) -> None:
+    await csms.api.post(
+        "/users", json={"username": "olivia", "password": "pw-olivia-1", "role": "viewer"}
+    )
+    feed = feed_of_app(csms)
+    feed.keepalive_seconds = 1.0
+    async with httpx.AsyncClient(base_url=csms.api_base, timeout=10) as browser:
+        login = await browser.post(
+            "/auth/login", json={"username": "olivia", "password": "pw-olivia-1"}
+        )
+        assert login.status_code == 200
+        async with browser.stream("GET", "/events/stream") as stream:
+            lines = stream.aiter_lines()
+            async with asyncio.timeout(5):
+                assert (await anext(lines)).startswith("retry:")
+            # An admin disables the account: the open stream says so and ends at its next check.
+            out = await csms.api.patch("/users/olivia", json={"disabled": True})
+            assert out.status_code == 200, out.text
+            seen = []
+            async with asyncio.timeout(8):
+                async for line in lines:
+                    seen.append(line)
+            assert "event: unauthorized" in seen
+
+
+def feed_of_app(csms: Csms) -> LiveFeed:
+    """The API's feed (created on first use, as the first browser would)."""
+    from fastapi import FastAPI
+
+    app: FastAPI = csms.hub._api_server.config.app  # type: ignore[union-attr]
+    request = type("R", (), {"app": app})()
+    return feed_of(request)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ reloads what it shows from the API instead of replaying stale events."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,30 +87,37 @@ class LiveFeed:
             client.offer(event, data)
 
     async def stream(
-        self, station_id: str | None = None, names: frozenset[str] | None = None
+        self,
+        station_id: str | None = None,
+        names: frozenset[str] | None = None,
+        still_allowed: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[bytes]:
-        """The SSE body of one client; ends when the client goes away or the API stops."""
+        """The SSE body of one client; ends when the client goes away, the API stops, or (checked
+        at each keep-alive) ``still_allowed`` says its credentials no longer hold."""
         client = FeedClient(station_id, names, self.max_pending)
         self.clients.add(client)
         try:
             yield b"retry: 2000\n: connected\n\n"
-            idle = 0.0
+            loop = asyncio.get_running_loop()
+            checked = loop.time()
             while not self._stopping():
                 try:
                     # Short waits: the API's shutdown must not wait for an idle browser.
                     await asyncio.wait_for(client.wake.wait(), 1.0)
                 except TimeoutError:
-                    idle += 1.0
-                    if idle >= self.keepalive_seconds:
-                        idle = 0.0
-                        yield b": keepalive\n\n"
-                    continue
-                idle = 0.0
-                await asyncio.sleep(self.batch_seconds)  # let the batch fill
-                batch, overflow = client.take()
-                if overflow:
-                    yield b"event: resync\ndata: {}\n\n"
-                elif batch:
-                    yield b"data: " + orjson.dumps(batch) + b"\n\n"
+                    pass
+                else:
+                    await asyncio.sleep(self.batch_seconds)  # let the batch fill
+                    batch, overflow = client.take()
+                    if overflow:
+                        yield b"event: resync\ndata: {}\n\n"
+                    elif batch:
+                        yield b"data: " + orjson.dumps(batch) + b"\n\n"
+                if loop.time() - checked >= self.keepalive_seconds:
+                    checked = loop.time()
+                    if still_allowed is not None and not await still_allowed():
+                        yield b"event: unauthorized\ndata: {}\n\n"
+                        return
+                    yield b": keepalive\n\n"
         finally:
             self.clients.discard(client)

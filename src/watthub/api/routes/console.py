@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from watthub.api.authn import AuthError
 from watthub.api.deps import get_hub
 from watthub.api.live_feed import LiveFeed
 from watthub.storage import console_repo
@@ -94,8 +95,18 @@ async def event_stream(
     events: str | None = Query(None, description="Comma-separated event names (default: all)"),
 ) -> StreamingResponse:
     names = frozenset(n.strip() for n in events.split(",") if n.strip()) if events else None
+    authorization, cookie = request.headers.get("authorization"), request.headers.get("cookie")
+
+    async def still_allowed() -> bool:
+        # A stream outlives its request: a logout, an expired session or a revoked token ends
+        # it at the next keep-alive instead of leaving it open for days.
+        try:
+            return await request.app.state.auth.authenticate(authorization, cookie) is not None
+        except AuthError:
+            return False
+
     return StreamingResponse(
-        feed_of(request).stream(station_id, names),
+        feed_of(request).stream(station_id, names, still_allowed),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -140,6 +140,12 @@ setUnauthorizedHandler(() => {
   showLogin("Your session has ended. Please log in again.");
 });
 window.addEventListener("hashchange", route);
+window.addEventListener("watthub-unauthorized", () => {
+  me().catch(() => {
+    session.user = null;
+    showLogin("Your session has ended. Please log in again.");
+  });
+});
 
 try {
   await me();

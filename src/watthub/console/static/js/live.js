@@ -34,6 +34,11 @@ export function openLive({ stationId, events } = {}, onBatch, onResync) {
     onBatch(batch);
   };
   source.addEventListener("resync", () => onResync?.());
+  // The server ended the stream: the session expired, was logged out or the token revoked.
+  source.addEventListener("unauthorized", () => {
+    source.close();
+    window.dispatchEvent(new Event("watthub-unauthorized"));
+  });
   return () => {
     source.close();
     show("");

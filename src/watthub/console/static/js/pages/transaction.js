@@ -37,13 +37,17 @@ export async function render(main, [id], page) {
     );
     if (await hasCloseEndpoint()) {
       actions.append(
-        h("button", { type: "button", class: "secondary", id: "tx-close", onclick: (e) =>
-          confirm("Close this transaction in WattHub without the station (it will not stop charging)?") &&
-          busy(e.currentTarget, async () => {
-            await post(`/transactions/${tx.id}/close`, {});
-            toast("Transaction closed");
-            await reload();
-          }) }, "Close in WattHub"),
+        h("button", { type: "button", class: "secondary", id: "tx-close", onclick: (e) => {
+          // Bookkeeping only, for a transaction the charger lost: nothing goes to the station.
+          const reason = prompt("Close this transaction in WattHub only (the station is not told). Why?");
+          if (reason?.trim()) {
+            busy(e.currentTarget, async () => {
+              await post(`/transactions/${tx.id}/close`, { reason: reason.trim() });
+              toast("Transaction closed");
+              await reload();
+            });
+          }
+        } }, "Close in WattHub (charger lost it)"),
       );
     }
   }
