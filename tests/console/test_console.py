@@ -119,8 +119,8 @@ async def test_configuration_refresh_and_edit(console: Console) -> None:
         c for c in stored if c["key"] == "HeartbeatInterval"
     ).items()
     # The station's audit trail names who sent it, live.
-    audit = await _wait_text(page, "#station-audit", "olivia")
-    assert "ChangeConfiguration" in audit
+    audit = await _wait_text(page, "#station-audit", "ChangeConfiguration")
+    assert "olivia" in audit
     # The message log shows the ChangeConfiguration that went out, with its payload.
     await page.select_option("#log-direction", "out")
     await _wait_text(page, "#sec-message tbody", "ChangeConfiguration")
@@ -132,6 +132,21 @@ async def test_configuration_refresh_and_edit(console: Console) -> None:
     result = await _wait_text(page, "#command-result", "Accepted")
     assert '"type": "Soft"' in result
     await console.shot(page, "station-commands")
+
+    # Edit the station's settings, security profile included (with the reason for its history).
+    await page.click("#edit-station")
+    await page.fill("#f-description", "Depot")
+    await page.fill("#f-heartbeat", "60")
+    await page.select_option("#f-validationPolicy", "lenient")
+    await page.select_option("#f-securityProfile", "1")
+    await page.fill("#f-reason", "Basic auth from now on")
+    await page.click("#station-form button[type=submit]")
+    await page.wait_for_url(re.compile(r"#/stations/CP2$"))
+    station = (await console.csms.api.get("/stations/CP2")).json()
+    assert (station["description"], station["heartbeatInterval"]) == ("Depot", 60)
+    assert (station["validationPolicy"], station["securityProfile"]) == ("lenient", 1)
+    history = (await console.csms.api.get("/stations/CP2/security-profile")).json()
+    assert "Basic auth from now on" in str(history["changes"])
 
 
 async def test_viewer_sees_no_command_and_the_api_refuses(console: Console) -> None:

@@ -118,7 +118,7 @@ async function firmware(main, page) {
   page.live({ events: ["firmware_status", "station_booted"] }, reload, reload);
 }
 
-async function smartCharging(main) {
+async function smartCharging(main, page) {
   const chartBox = h("div", { id: "composite" });
   const station = h("input", { id: "sc-station", required: true });
   const connector = h("input", { id: "sc-connector", type: "number", min: 0, value: 0 });
@@ -130,13 +130,20 @@ async function smartCharging(main) {
       clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), pretty(c));
     });
   });
-  const sites = await get("/sites");
-  const allocations = await Promise.all(sites.map((s) => get(`/sites/${s.id}/allocation`).catch((err) => ({ error: err.message }))));
+  const sitesBox = h("div", { id: "sites" });
+  async function loadSites() {
+    const sites = await get("/sites");
+    const allocations = await Promise.all(sites.map((s) => get(`/sites/${s.id}/allocation`).catch((err) => ({ error: err.message }))));
+    clear(sitesBox, sites.length ? sites.map((s, i) => h("div", {}, h("h3", {}, s.name ?? `Site ${s.id}`), pretty(allocations[i]))) : h("p", { class: "muted" }, "No sites."));
+  }
   main.append(
     section("Composite schedule (computed by WattHub from the profiles the station accepted)", form, chartBox),
     section("Charging profile library", autoTable(await get("/charging-profiles"), { empty: "No profiles in the library." })),
-    section("Sites and their allocation", sites.length ? sites.map((s, i) => h("div", {}, h("h3", {}, s.name ?? `Site ${s.id}`), pretty(allocations[i]))) : h("p", { class: "muted" }, "No sites.")),
+    section("Sites and their allocation (live: recomputed when transactions start and stop)", sitesBox),
   );
+  await loadSites();
+  const reload = () => loadSites().catch(() => {});
+  page.live({ events: ["transaction_started", "transaction_stopped"] }, reload, reload);
 }
 
 async function security(main, page) {
@@ -155,7 +162,7 @@ async function security(main, page) {
       autoTable(expiring.watthub, { empty: "None." }),
     ),
   );
-  main.append(h("p", { class: "muted" }, "Security profiles, passwords and certificates per station: see docs/security.md and the API (/docs)."));
+  main.append(h("p", { class: "muted" }, "A station's security profile and password: its Edit page. Certificates (InstallCertificate, DeleteCertificate, GetInstalledCertificateIds) and SignedUpdateFirmware: its command forms. The CA and the rest: docs/security.md and the API (/docs)."));
   await load();
   const reload = () => load().catch(() => {});
   page.live({ events: ["security_event"] }, reload, reload);

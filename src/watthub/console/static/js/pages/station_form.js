@@ -17,6 +17,7 @@ export async function render(main, [stationId]) {
   const validation = select("validationPolicy", ["strict", "lenient"], station.validationPolicy || "strict");
   const heartbeat = h("input", { name: "heartbeatInterval", id: "f-heartbeat", type: "number", min: 1, value: station.heartbeatInterval ?? "" });
   const profile = select("securityProfile", ["", 0, 1, 2, 3], station.securityProfile ?? "");
+  const reason = h("input", { name: "reason", id: "f-reason", maxlength: 500 });
   const form = h(
     "form",
     { class: "card form stack", id: "station-form" },
@@ -26,7 +27,8 @@ export async function render(main, [stationId]) {
     h("label", {}, "Boot policy", boot),
     h("label", {}, "Heartbeat interval (s, empty = default)", heartbeat),
     h("label", {}, "Message validation", validation),
-    editing ? h("p", { class: "muted" }, `Security profile ${station.securityProfile} (change it on the Security page).`) : h("label", {}, "Security profile (empty: 1 with a password, else 0)", profile),
+    editing ? h("label", {}, "Security profile (0 none, 1 Basic auth, 2 TLS + Basic, 3 client certificate)", profile) : h("label", {}, "Security profile (empty: 1 with a password, else 0)", profile),
+    editing ? h("label", {}, "Reason for a profile change (kept in its history)", reason) : null,
     h("div", { class: "toolbar" }, h("button", { type: "submit" }, editing ? "Save" : "Add station"), h("a", { class: "button secondary", href: editing ? `#/stations/${encodeURIComponent(stationId)}` : "#/stations" }, "Cancel")),
   );
   form.addEventListener("submit", async (e) => {
@@ -43,6 +45,12 @@ export async function render(main, [stationId]) {
           ...(hb ? { heartbeatInterval: hb } : {}),
         });
         if (password.value) await put(`/stations/${encodeURIComponent(stationId)}/password`, { password: password.value });
+        if (profile.value !== "" && Number(profile.value) !== station.securityProfile) {
+          await put(`/stations/${encodeURIComponent(stationId)}/security-profile`, {
+            profile: Number(profile.value),
+            reason: reason.value.trim() || "changed in the console",
+          });
+        }
       } else {
         await post("/stations", {
           id: id.value.trim(),
