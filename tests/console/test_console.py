@@ -160,6 +160,9 @@ async def test_viewer_sees_no_command_and_the_api_refuses(console: Console) -> N
     assert await page.locator("#edit-station").count() == 0
     assert await page.locator("#config-refresh").count() == 0
     assert await page.locator("#nav a[href='#/users']").is_hidden()
+    await page.goto("/#/stations/new")  # typed by hand: a clear page, not a broken form
+    await _wait_text(page, "main", "this page needs the operator role")
+    await page.goto("/#/stations/CP3")
     # The API refuses the viewer's command even with a valid session and CSRF token.
     answer = await page.evaluate(
         """async () => {

@@ -7,14 +7,15 @@ import { openLive } from "./live.js";
 const routes = [
   [/^\/$/, () => import("./pages/overview.js")],
   [/^\/stations$/, () => import("./pages/stations.js")],
-  [/^\/stations\/new$/, () => import("./pages/station_form.js")],
-  [/^\/stations\/([^/]+)\/edit$/, () => import("./pages/station_form.js")],
+  [/^\/stations\/new$/, () => import("./pages/station_form.js"), "operator"],
+  [/^\/stations\/([^/]+)\/edit$/, () => import("./pages/station_form.js"), "operator"],
   [/^\/stations\/([^/]+)$/, () => import("./pages/station.js")],
   [/^\/transactions$/, () => import("./pages/transactions.js")],
   [/^\/transactions\/(\d+)$/, () => import("./pages/transaction.js")],
   [/^\/id-tags$/, () => import("./pages/id_tags.js")],
   [/^\/(reservations|local-lists|firmware|diagnostics|smart-charging|security)$/, () => import("./pages/more.js")],
-  [/^\/(audit|users)$/, () => import("./pages/admin.js")],
+  [/^\/(users)$/, () => import("./pages/admin.js"), "admin"],
+  [/^\/(audit)$/, () => import("./pages/admin.js")],
 ];
 
 const main = document.getElementById("main");
@@ -62,9 +63,19 @@ async function route() {
   document.getElementById("nav").classList.remove("open");
   const page = new Page();
   current = page;
-  for (const [pattern, load] of routes) {
+  for (const [pattern, load, role] of routes) {
     const match = target.match(pattern);
     if (!match) continue;
+    if (role && !can(role)) {
+      clear(
+        main,
+        h("h1", {}, "Not allowed"),
+        h("p", {}, `You are logged in as ${session.user.username} with the role ${session.user.role}; this page needs the ${role} role.`),
+        h("p", {}, h("a", { href: "#/" }, "Back to the overview")),
+      );
+      main.focus({ preventScroll: true });
+      return;
+    }
     try {
       const module = await load();
       if (!page.alive) return;

@@ -83,7 +83,7 @@ export async function render(main, _params, page) {
   clear(list, first.recentEvents.map((e) => eventItem(e.at, e.kind, e.stationId, e.text)));
   if (!first.recentEvents.length) list.append(h("li", { class: "muted" }, "No events yet."));
 
-  const refresh = throttle(() => load().catch(() => {}), 2000);
+  const refresh = throttle(() => load().catch(() => {}), 3000);
   page.live(
     { events: LIVE_EVENTS },
     (batch) => {
