@@ -9,6 +9,7 @@ import socket
 import ssl
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -27,9 +28,10 @@ from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
 from watthub.server.ws_server import OcppServer
-from watthub.storage import db, messages_repo
+from watthub.storage import db, messages_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
+from watthub.timeutil import utcnow
 
 log = logging.getLogger("watthub")
 
@@ -176,6 +178,9 @@ class WattHub:
                         log.info(
                             "message log: removed %d entries older than %d days", removed, days
                         )
+                    # Console sessions past their idle or absolute end (docs/security.md).
+                    idle = timedelta(seconds=self.settings.session_idle_timeout)
+                    await users_repo.purge_expired_sessions(conn, utcnow() - idle)
 
                 self.services.writer.post(op)
             except Exception:

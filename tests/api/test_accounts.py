@@ -251,3 +251,55 @@ async def test_account_validation(csms: Csms) -> None:
     ):
         assert response.status_code == 409, response.text
         assert "last enabled admin" in response.json()["detail"]
+
+
+async def test_session_cookie_is_secure_over_https(csms: Csms) -> None:
+    await add_user(csms, "olivia", "viewer")
+    credentials = {"username": "olivia", "password": "correct horse"}
+    async with httpx.AsyncClient(base_url=csms.api_base) as client:
+        # Behind a TLS-terminating proxy on a trusted address (uvicorn's forwarded_allow_ips).
+        proxied = await client.post(
+            "/auth/login", json=credentials, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert proxied.status_code == 200
+        assert "Secure" in proxied.headers["set-cookie"]
+        csms.hub.settings.session_cookie_secure = "always"
+        forced = await client.post("/auth/login", json=credentials)
+        assert "Secure" in forced.headers["set-cookie"]
+        csms.hub.settings.session_cookie_secure = "never"
+        plain = await client.post(
+            "/auth/login", json=credentials, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert "Secure" not in plain.headers["set-cookie"]
+
+
+async def test_openapi_declares_the_bearer_scheme(csms: Csms) -> None:
+    spec = (await csms.api.get(csms.api_base.removesuffix("/api/v1") + "/openapi.json")).json()
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert spec["paths"]["/api/v1/stations"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
+async def test_changes_made_by_another_node_arrive_through_invalidation(csms: Csms) -> None:
+    """What a cluster relay does: another node changed the database and published; this
+    node's caches drop the entry on delivery instead of waiting for auth_cache_seconds."""
+    from watthub.domain.invalidation import SESSIONS, USERS
+    from watthub.storage import users_repo as repo
+
+    await add_user(csms, "olivia", "operator")
+    client, _csrf = await login(csms, "olivia")
+    async with aclosing(client):
+        assert (await client.get("/auth/me")).status_code == 200  # now cached
+        id_hash = repo.hash_session_id(client.cookies["watthub_session"])
+        async with csms.hub.services.engine.begin() as conn:
+            await repo.delete_session(conn, id_hash)
+        assert (await client.get("/auth/me")).status_code == 200  # still cached
+        csms.hub.services.invalidation.deliver(SESSIONS, id_hash)
+        assert (await client.get("/auth/me")).status_code == 401
+
+    client, _csrf = await login(csms, "olivia")
+    async with aclosing(client):
+        assert (await client.get("/auth/me")).json()["user"]["role"] == "operator"
+        async with csms.hub.services.engine.begin() as conn:
+            await repo.update_user(conn, "olivia", role="viewer")
+        csms.hub.services.invalidation.deliver(USERS, "olivia")
+        assert (await client.get("/auth/me")).json()["user"]["role"] == "viewer"

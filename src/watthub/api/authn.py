@@ -7,6 +7,7 @@ dependency ``require_role`` (api/deps.py). Login, logout and the rate limits liv
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from watthub.domain.context import Services
 
 # Each role can do everything the roles before it can.
+log = logging.getLogger("watthub.auth")
+
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 SESSION_COOKIE = "watthub_session"
 CSRF_HEADER = "x-csrf-token"
@@ -187,6 +190,9 @@ class Authenticator:
         user_key, address_key = username.casefold(), address
         wait = max(self.by_user.retry_after(user_key), self.by_address.retry_after(address_key))
         if wait:
+            log.warning(
+                "login of %r from %s refused: rate limited for %d s", username, address, wait
+            )
             raise AuthError(
                 429,
                 f"Too many failed logins; try again in {wait} s",
@@ -198,8 +204,11 @@ class Authenticator:
         if not await verify_user_password_async(password, stored) or user is None:
             self.by_user.failed(user_key)
             self.by_address.failed(address_key)
+            # %r: a user name is client input and must not forge log lines.
+            log.warning("failed login of %r from %s", username, address)
             raise AuthError(401, "Wrong user name or password")
         if user["disabled"]:
+            log.warning("login of disabled account %r from %s refused", username, address)
             raise AuthError(403, f"The account {username} is disabled")
         self.by_user.reset(user_key)
         s = self.services.settings
@@ -216,6 +225,7 @@ class Authenticator:
         principal = Principal(
             "user", user["username"], user["role"], id_hash, csrf, created, expires
         )
+        log.info("%r logged in from %s", username, address)
         return principal, session_id
 
     async def end_session(self, id_hash: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from watthub.api.authn import (
     CSRF_HEADER,
@@ -20,6 +21,9 @@ from watthub.gateway import StationCallError, StationNotConnected, StationTimeou
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
+
+
+_BEARER = HTTPBearer(auto_error=False)
 
 
 def get_hub(request: Request) -> WattHub:
@@ -44,7 +48,12 @@ class RequireRole:
     def role_for(self, method: str) -> str:
         return self.read if method in SAFE_METHODS else self.write
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(
+        self,
+        request: Request,
+        # Not read here (the guard did); declares the bearer scheme in OpenAPI (/docs "Authorize").
+        _bearer: HTTPAuthorizationCredentials | None = Depends(_BEARER),
+    ) -> Principal:
         principal: Principal | None = getattr(request.state, "principal", None)
         try:
             if principal is None:
