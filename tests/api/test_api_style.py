@@ -14,6 +14,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from tests.conftest import Csms
+from tests.support.poll import eventually
 from watthub.api.app import create_api
 from watthub.app import WattHub
 from watthub.config import Settings
@@ -50,6 +51,10 @@ def _snake_keys(data: Any, where: str = "$") -> list[str]:
         for i, value in enumerate(data):
             bad += _snake_keys(value, f"{where}[{i}]")
     return bad
+
+
+async def _json(csms: Csms, path: str) -> Any:
+    return (await csms.api.get(path)).json()
 
 
 def test_openapi_is_camel_case_with_unique_operation_ids(tmp_path: Path) -> None:
@@ -107,9 +112,10 @@ async def test_stations_camel_case_in_and_out(csms: Csms) -> None:
     assert shown["connectors"][0]["connectorId"] in (0, 1)
     assert {"errorCode", "status"} <= set(shown["connectors"][0])
     assert not _snake_keys(shown)
+    # The message log and status history are written in the background: wait for them.
     for path in ("/stations", "/stations/CP1/messages", "/stations/CP1/status-history"):
-        body = (await csms.api.get(path)).json()
-        assert body and not _snake_keys(body), (path, _snake_keys(body))
+        body = await eventually(lambda p=path: _json(csms, p), bool)
+        assert not _snake_keys(body), (path, _snake_keys(body))
     log = (await csms.api.get("/stations/CP1/messages")).json()
     assert {"messageId", "messageType", "createdAt", "frame"} <= set(log[0])
 
