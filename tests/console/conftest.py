@@ -27,7 +27,7 @@ SCREENSHOTS = os.environ.get("WATTHUB_SCREENSHOTS")
 PASSWORD = "console-test-pw"
 
 
-def _require_browser() -> None:
+def require_browser() -> None:
     problem = None
     try:
         import playwright.async_api  # noqa: F401
@@ -98,7 +98,7 @@ async def login(page: Any, username: str, password: str = PASSWORD) -> None:
 
 @pytest_asyncio.fixture
 async def console(tmp_path: Path, tmp_path_factory: Any) -> AsyncIterator[Console]:
-    _require_browser()
+    require_browser()
     from playwright.async_api import async_playwright
 
     hub, csms = await start_csms("sqlite", tmp_path, tmp_path_factory)
