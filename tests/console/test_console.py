@@ -202,7 +202,7 @@ async def test_wrong_password_refused_then_rate_limited(console: Console) -> Non
         await page.evaluate("document.getElementById('login-error').textContent = ''")
     await console.shot(page, "login")
     await page.fill("#password", PASSWORD)  # even the right one, now
-    await page.click("button[type=submit]")
+    await page.press("#password", "Enter")  # the keyboard submits the form too
     await _wait_text(page, "#login-error", "Too many attempts")
     assert await page.locator("header.top").is_hidden()
 
@@ -311,6 +311,25 @@ async def test_feature_pages_render_with_live_data(console: Console) -> None:
         )
     )
     await _wait_text(page, "main", "InvalidCentralSystemCertificate")
+    # A transaction whose station reports power per phase: one chart line per phase.
+    await csms.add_tag("TAG5")
+    tx = await cp.charging("TAG5")
+    phases = [
+        {"value": str(v), "measurand": "Power.Active.Import", "phase": ph, "unit": "W"}
+        for ph, v in (("L1", 2300), ("L2", 2200), ("L3", 2100))
+    ]
+    for n, ts in enumerate(("2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")):
+        energy = {"value": str(100 * n), "measurand": "Energy.Active.Import.Register"}
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=tx,
+                meter_value=[{"timestamp": ts, "sampledValue": [*phases, energy]}],
+            )
+        )
+    await page.goto(f"/#/transactions/{tx}")
+    legend = await _wait_text(page, "#tx-charts .legend", "Power L3")
+    assert "Power L1" in legend and "Power L2" in legend
     for route, heading in [
         ("reservations", "Reservations"),
         ("local-lists", "Local lists"),

@@ -79,10 +79,13 @@ async function route() {
     try {
       const module = await load();
       if (!page.alive) return;
-      clear(main);
-      await module.render(main, match.slice(1), page, new URLSearchParams(search || ""));
+      // Each page renders into its own element: a page left while it was still loading
+      // (or updating) writes into a detached element, never into the next page.
+      const root = h("div", { class: "page" });
+      clear(main, root);
+      await module.render(root, match.slice(1), page, new URLSearchParams(search || ""));
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return;
+      if (!page.alive || (err instanceof ApiError && err.status === 401)) return;
       clear(main, h("h1", {}, "Something went wrong"), h("p", { class: "error" }, err.message || String(err)));
     }
     main.focus({ preventScroll: true });

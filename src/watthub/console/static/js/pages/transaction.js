@@ -24,7 +24,8 @@ export async function render(main, [id], page) {
   const info = h("section", { class: "card" });
   const charts = h("section", { class: "card", id: "tx-charts" });
   const actions = h("div", { class: "toolbar" });
-  main.append(h("h1", {}, `Transaction ${id} `, h("span", { id: "tx-state" })), actions, info, charts);
+  const state = h("span", { id: "tx-state" });
+  main.append(h("h1", {}, `Transaction ${id} `, state), actions, info, charts);
 
   async function drawActions() {
     clear(actions);
@@ -53,7 +54,7 @@ export async function render(main, [id], page) {
   }
 
   function draw() {
-    clear(document.getElementById("tx-state"), tx.active ? badge("running", "active") : badge("finished", "ok"));
+    clear(state, tx.active ? badge("running", "active") : badge("finished", "ok"));
     clear(
       info,
       kv([
