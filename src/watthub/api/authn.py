@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from watthub.domain.actor import Actor
 from watthub.domain.invalidation import API_TOKENS, SESSIONS, USERS
@@ -147,6 +147,7 @@ class Authenticator:
         if found is None:
             raise _unauthorized("Invalid bearer token")
         principal = Principal("token", found[0], found[1])
+        _prune(self._tokens)
         self._tokens[key] = (principal, time.monotonic() + self.ttl)
         return principal
 
@@ -181,6 +182,8 @@ class Authenticator:
             touched = now
             async with self.services.engine.begin() as conn:
                 await users_repo.touch_session(conn, id_hash, utcnow())
+        if hit is None:
+            _prune(self._sessions)
         self._sessions[id_hash] = (principal, cached_until, touched)
         return principal
 
@@ -232,6 +235,18 @@ class Authenticator:
         async with self.services.engine.begin() as conn:
             await users_repo.delete_session(conn, id_hash)
         self.services.invalidation.publish(SESSIONS, id_hash)
+
+
+_CACHE_SOFT_LIMIT = 1000
+
+
+def _prune(cache: dict[str, Any]) -> None:
+    """Forget entries past their cache expiry (index 1) once the cache grows: sessions that are
+    never used again would otherwise stay in memory."""
+    if len(cache) >= _CACHE_SOFT_LIMIT:
+        now = time.monotonic()
+        for key in [k for k, entry in cache.items() if entry[1] <= now]:
+            del cache[key]
 
 
 def check_access(principal: Principal, method: str, role: str, csrf_header: str | None) -> None:
