@@ -56,7 +56,7 @@ function eventItem(at, kind, stationId, text) {
 
 export async function render(main, _params, page) {
   document.title = "Overview · WattHub";
-  const tiles = h("div", { class: "tiles", "aria-live": "polite" });
+  const tiles = h("div", { class: "tiles" }); // not a live region: it refreshes every few seconds
   const list = h("ul", { class: "events", id: "recent-events" });
   main.append(
     h("h1", {}, "Overview"),
