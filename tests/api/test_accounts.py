@@ -303,3 +303,15 @@ async def test_changes_made_by_another_node_arrive_through_invalidation(csms: Cs
             await repo.update_user(conn, "olivia", role="viewer")
         csms.hub.services.invalidation.deliver(USERS, "olivia")
         assert (await client.get("/auth/me")).json()["user"]["role"] == "viewer"
+
+
+async def test_unknown_fields_are_refused(csms: Csms) -> None:
+    typo = await csms.api.post(
+        "/users", json={"username": "bob", "password": "long enough", "role": "viewer", "admin": 1}
+    )
+    assert typo.status_code == 422
+    async with httpx.AsyncClient(base_url=csms.api_base) as client:
+        login = await client.post(
+            "/auth/login", json={"username": "admin", "password": "x", "remember": True}
+        )
+    assert login.status_code == 422

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from watthub import __version__
-from watthub.api.authn import Authenticator
+from watthub.api.authn import authenticator
 from watthub.api.deps import require_role
 from watthub.api.guard import AuthGuard, RouteTable
 from watthub.api.present import camel
@@ -73,7 +73,8 @@ def create_api(hub: WattHub) -> FastAPI:
         "and every command a central system can send.",
     )
     app.state.hub = hub
-    app.state.auth = Authenticator(hub.services)
+    if getattr(hub, "services", None) is not None:
+        authenticator(app)  # subscribes to invalidations now (without a started hub: on first use)
     # Authenticates and caps bodies from the headers, before FastAPI reads a byte (guard.py).
     app.add_middleware(AuthGuard)
     app.state.guard_routes = guarded = RouteTable()

@@ -249,6 +249,15 @@ def _prune(cache: dict[str, Any]) -> None:
             del cache[key]
 
 
+def authenticator(app: Any) -> Authenticator:
+    """The app's Authenticator, made on first use: the API app can be built (e.g. for its
+    OpenAPI document) before the hub's services exist."""
+    auth: Authenticator | None = getattr(app.state, "auth", None)
+    if auth is None:
+        auth = app.state.auth = Authenticator(app.state.hub.services)
+    return auth
+
+
 def check_access(principal: Principal, method: str, role: str, csrf_header: str | None) -> None:
     """Raise AuthError 403 if ``principal`` may not do ``method`` needing ``role``."""
     if method not in SAFE_METHODS and principal.kind == "user":
@@ -267,4 +276,4 @@ def check_access(principal: Principal, method: str, role: str, csrf_header: str 
         )
 
 
-__all__ = ["ROLES", "AuthError", "Authenticator", "Principal", "check_access"]
+__all__ = ["ROLES", "AuthError", "Authenticator", "Principal", "authenticator", "check_access"]

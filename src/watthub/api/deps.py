@@ -14,6 +14,7 @@ from watthub.api.authn import (
     SAFE_METHODS,
     AuthError,
     Principal,
+    authenticator,
     check_access,
 )
 from watthub.domain.commands import CommandError, send_command
@@ -57,7 +58,7 @@ class RequireRole:
         principal: Principal | None = getattr(request.state, "principal", None)
         try:
             if principal is None:
-                principal = await request.app.state.auth.authenticate(
+                principal = await authenticator(request.app).authenticate(
                     request.headers.get("authorization"), request.headers.get("cookie")
                 )
                 if principal is None:

@@ -22,7 +22,13 @@ import orjson
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from watthub.api.authn import CSRF_HEADER, NOT_AUTHENTICATED, AuthError, check_access
+from watthub.api.authn import (
+    CSRF_HEADER,
+    NOT_AUTHENTICATED,
+    AuthError,
+    authenticator,
+    check_access,
+)
 from watthub.api.deps import RequireRole, upload_body
 from watthub.domain.actor import current_actor
 
@@ -104,7 +110,7 @@ class AuthGuard:
         actor_token = None
         if requirements:
             try:
-                principal = await state.auth.authenticate(
+                principal = await authenticator(scope["app"]).authenticate(
                     headers.get("authorization"), headers.get("cookie")
                 )
                 if principal is None:

@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from watthub.api.authn import SESSION_COOKIE, AuthError, Principal
+from watthub.api.authn import SESSION_COOKIE, AuthError, Principal, authenticator
 from watthub.api.deps import current_principal, require_role
+from watthub.api.present import ApiModel
 
 # Login is public; me/logout declare their own requirement (any role).
 ROLES = None
@@ -20,7 +21,7 @@ router = APIRouter(tags=["auth"])
 _any_user = [Depends(require_role("viewer", "viewer"))]
 
 
-class Login(BaseModel):
+class Login(ApiModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -48,7 +49,7 @@ def _secure(request: Request) -> bool:
 async def login(body: Login, request: Request) -> JSONResponse:
     address = request.client.host if request.client else "unknown"
     try:
-        principal, session_id = await request.app.state.auth.login(
+        principal, session_id = await authenticator(request.app).login(
             body.username, body.password, address
         )
     except AuthError as exc:
@@ -76,7 +77,7 @@ async def me(principal: Principal = Depends(current_principal)) -> dict[str, Any
 )
 async def logout(request: Request, principal: Principal = Depends(current_principal)) -> Response:
     if principal.session_hash is not None:
-        await request.app.state.auth.end_session(principal.session_hash)
+        await authenticator(request.app).end_session(principal.session_hash)
     response = Response(status_code=204)
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_secure(request)

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from watthub.api.authn import AuthError
+from watthub.api.authn import AuthError, authenticator
 from watthub.api.deps import get_hub
 from watthub.api.live_feed import LiveFeed
 from watthub.storage import console_repo
@@ -101,7 +101,7 @@ async def event_stream(
         # A stream outlives its request: a logout, an expired session or a revoked token ends
         # it at the next keep-alive instead of leaving it open for days.
         try:
-            return await request.app.state.auth.authenticate(authorization, cookie) is not None
+            return await authenticator(request.app).authenticate(authorization, cookie) is not None
         except AuthError:
             return False
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub
+from watthub.api.present import ApiModel
 from watthub.domain import accounts
 from watthub.domain.invalidation import API_TOKENS, USERS
 from watthub.storage import tokens_repo, users_repo
@@ -21,19 +22,19 @@ router = APIRouter(tags=["users and tokens"])
 Role = Literal["viewer", "operator", "admin"]
 
 
-class UserCreate(BaseModel):
+class UserCreate(ApiModel):
     username: str = Field(min_length=1, max_length=64, pattern=accounts.USERNAME_PATTERN)
     password: str = Field(min_length=1, max_length=1024)
     role: Role
 
 
-class UserChange(BaseModel):
+class UserChange(ApiModel):
     password: str | None = Field(None, min_length=1, max_length=1024)
     role: Role | None = None
     disabled: bool | None = None
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(ApiModel):
     name: str = Field(min_length=1, max_length=100)
     role: Role
 
