@@ -127,7 +127,7 @@ async function smartCharging(main, page) {
     e.preventDefault();
     busy(form.querySelector("button"), async () => {
       const c = await get(`/stations/${encodeURIComponent(station.value.trim())}/composite-schedule${query({ connectorId: connector.value, duration: 86400 })}`);
-      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), pretty(c));
+      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), h("details", {}, h("summary", {}, "The schedule as JSON"), pretty(c)));
     });
   });
   const sitesBox = h("div", { id: "sites" });
