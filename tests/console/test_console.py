@@ -330,6 +330,17 @@ async def test_feature_pages_render_with_live_data(console: Console) -> None:
     await page.goto(f"/#/transactions/{tx}")
     legend = await _wait_text(page, "#tx-charts .legend", "Power L3")
     assert "Power L1" in legend and "Power L2" in legend
+    # Reserve connector 1 of CP5 from the Reservations page, then cancel it.
+    await page.goto("/#/reservations")
+    await page.fill("#res-station", "CP5")
+    await page.fill("#res-tag", "TAG5")
+    await page.click("#reserve-form button[type=submit]")
+    await _wait_text(page, "#toasts", r"ReserveNow: Accepted \(reservation \d+\)")
+    await _wait_text(page, "#reservations", "active")
+    assert cp.sent("ReserveNow")[-1]["idTag"] == "TAG5"
+    await page.click("#reservations >> text=Cancel")
+    await _wait_text(page, "#reservations", "cancelled")
+    assert cp.sent("CancelReservation")
     for route, heading in [
         ("reservations", "Reservations"),
         ("local-lists", "Local lists"),

@@ -42,9 +42,63 @@ function section(title, ...children) {
 
 const stationLink = { key: "stationId", href: (r) => `#/stations/${encodeURIComponent(r.stationId)}` };
 
-async function reservations(main) {
-  main.append(section("Reservations (newest first)", autoTable(await get("/reservations"), { empty: "No reservations.", link: stationLink })));
-  main.append(h("p", { class: "muted" }, "Reserve a connector from a station page: Commands → ReserveNow."));
+async function reservations(main, page) {
+  const operator = can("operator");
+  const box = h("div", { id: "reservations" });
+  async function load() {
+    const rows = await get("/reservations");
+    clear(
+      box,
+      table(
+        [
+          { label: "Id", key: "reservationId" },
+          { label: "Station", render: (r) => h("a", { href: `#/stations/${encodeURIComponent(r.stationId)}` }, r.stationId) },
+          { label: "Conn.", key: "connectorId" },
+          { label: "Id tag", key: "idTag" },
+          { label: "Expires", render: (r) => fmt.time(r.expiryDate) },
+          { label: "Status", render: (r) => badge(r.status, { active: "ok", sent: "Pending", refused: "Rejected" }[r.status] ?? "") },
+          { label: "Station's answer", cls: "hide-narrow", render: (r) => r.stationAnswer || "–" },
+          operator
+            ? {
+                label: "",
+                render: (r) =>
+                  ["active", "sent"].includes(r.status)
+                    ? h("button", { type: "button", class: "secondary", onclick: (e) => busy(e.currentTarget, async () => {
+                        const answer = await post(`/stations/${encodeURIComponent(r.stationId)}/cancel-reservation`, { reservationId: r.reservationId });
+                        toast(`CancelReservation: ${answer.status}`, answer.status !== "Accepted");
+                        await load();
+                      }) }, "Cancel")
+                    : "",
+              }
+            : null,
+        ].filter(Boolean),
+        rows,
+        { empty: "No reservations." },
+      ),
+    );
+  }
+  const station = h("input", { id: "res-station", required: true });
+  const connector = h("input", { id: "res-connector", type: "number", min: 0, value: 1, required: true });
+  const tag = h("input", { id: "res-tag", required: true, maxlength: 20 });
+  const minutes = h("input", { id: "res-minutes", type: "number", min: 1, value: 30, required: true });
+  const reserve = h("button", { type: "submit" }, "Reserve (ReserveNow)");
+  const form = h("form", { class: "form", id: "reserve-form" }, h("label", {}, "Station", station), h("label", {}, "Connector (0 = any)", connector), h("label", {}, "Id tag", tag), h("label", {}, "Minutes", minutes), reserve);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(reserve, async () => {
+      const answer = await post(`/stations/${encodeURIComponent(station.value.trim())}/reserve-now`, {
+        connectorId: Number(connector.value),
+        idTag: tag.value.trim(),
+        expiresIn: Number(minutes.value) * 60,
+      });
+      toast(`ReserveNow: ${answer.status} (reservation ${answer.reservationId})`, answer.status !== "Accepted");
+      await load();
+    });
+  });
+  main.append(section("Reservations (newest first)", operator ? form : null, box));
+  await load();
+  const reload = () => load().catch(() => {});
+  page.live({ events: ["transaction_started", "status_changed"] }, reload, reload);
 }
 
 async function localLists(main) {
