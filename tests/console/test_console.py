@@ -261,6 +261,22 @@ async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console:
     assert "ada" in text and "CP4" in text
     await console.shot(page, "audit")
 
+    # Id tags: a CSV import from the browser; a bad file changes nothing and says which line.
+    await page.goto("/#/id-tags")
+    bad = b"idTag,status\nGOOD1,Accepted\nBAD1,Sometimes\n"
+    await page.set_input_files(
+        "#tag-csv", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}]
+    )
+    await _wait_text(page, "#toasts", "Import refused, nothing changed: line 3")
+    good = b"idTag,status,expiryDate,parentIdTag\nFLEET1,Accepted,,FLEET\nFLEET2,Blocked,,FLEET\n"
+    await page.set_input_files(
+        "#tag-csv", files=[{"name": "tags.csv", "mimeType": "text/csv", "buffer": good}]
+    )
+    await _wait_text(page, "#tags", "FLEET2")
+    tags = {t["idTag"]: t for t in (await api.get("/id-tags")).json()}
+    assert "GOOD1" not in tags and tags["FLEET2"]["status"] == "Blocked"
+    assert tags["FLEET1"]["parentIdTag"] == "FLEET"
+
 
 async def test_feature_pages_render_with_live_data(console: Console) -> None:
     csms = console.csms
