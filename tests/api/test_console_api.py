@@ -232,3 +232,16 @@ def feed_of_app(csms: Csms) -> LiveFeed:
     app: FastAPI = csms.hub._api_server.config.app  # type: ignore[union-attr]
     request = type("R", (), {"app": app})()
     return feed_of(request)  # type: ignore[arg-type]
+
+
+async def test_feed_forwards_only_the_listed_events() -> None:
+    bus = EventBus()
+    feed = LiveFeed(bus, batch_seconds=0.01)
+    stream = feed.stream()
+    await anext(stream)
+    bus.emit("password_rotated", station_id="CP1", password="s3cret")  # not for browsers
+    bus.emit(events.STATION_CONNECTED, station_id="CP1")
+    await bus.drain()
+    batch = orjson.loads((await anext(stream)).removeprefix(b"data: "))
+    assert batch == [{"event": "station_connected", "data": {"station_id": "CP1"}}]
+    await stream.aclose()

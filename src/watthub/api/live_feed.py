@@ -21,6 +21,25 @@ import orjson
 from watthub.domain import events as ev
 from watthub.domain.events import EventBus
 
+# What the feed forwards: events every role may see (viewers included). Anything else on the bus
+# stays there — a future event carrying a secret must not reach browsers by default. A new event
+# the console should see is added here once its data is checked.
+FORWARDED = frozenset(
+    {
+        ev.STATUS_CHANGED,
+        ev.METER_VALUES,
+        ev.SECURITY_EVENT,
+        ev.FIRMWARE_STATUS,
+        ev.TRANSACTION_STARTED,
+        ev.TRANSACTION_STOPPED,
+        ev.STATION_BOOTED,
+        ev.STATION_CONNECTED,
+        ev.STATION_DISCONNECTED,
+        ev.COMMAND_SENT,  # the audit trail, which viewers may read too (answers are redacted)
+        "transaction_stale_closed",
+    }
+)
+
 
 @dataclass(eq=False)  # identity hash: clients live in a set
 class FeedClient:
@@ -83,6 +102,8 @@ class LiveFeed:
         bus.subscribe_all(self._on_event)
 
     async def _on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event not in FORWARDED:
+            return
         for client in tuple(self.clients):
             client.offer(event, data)
 
