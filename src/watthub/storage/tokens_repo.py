@@ -20,7 +20,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_token(conn: AsyncConnection, name: str, *, role: str) -> str:
+async def create_token(conn: AsyncConnection, name: str, *, role: str = "admin") -> str:
+    """A new token (shown once). Without a role it is admin, like every token from before roles
+    existed (migration 0501) and ``watthub token create`` without ``--role``; the API always
+    asks for one."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
         api_tokens.insert().values(
