@@ -346,6 +346,35 @@ async def test_feature_pages_render_with_live_data(console: Console) -> None:
     await page.goto(f"/#/transactions/{tx}")
     legend = await _wait_text(page, "#tx-charts .legend", "Power L3")
     assert "Power L1" in legend and "Power L2" in legend
+    # The most nested typed form: SetChargingProfile (objects in objects, an array of periods).
+    await page.goto("/#/stations/CP5")
+    await page.select_option("#command-action", "SetChargingProfile")
+    form = "#command-form"
+    await page.fill(f"{form} [name=connectorId]", "0")
+    await page.fill(f"{form} [name=chargingProfileId]", "9")
+    await page.fill(f"{form} [name=stackLevel]", "1")
+    await page.select_option(f"{form} [name=chargingProfilePurpose]", "ChargePointMaxProfile")
+    await page.select_option(f"{form} [name=chargingProfileKind]", "Relative")
+    await page.select_option(f"{form} [name=chargingRateUnit]", "W")
+    await page.click(f"{form} >> text=Add chargingSchedulePeriod item")
+    await page.fill(f"{form} [name=startPeriod]", "0")
+    await page.fill(f"{form} [name=limit]", "11000")
+    await page.click(f"{form} button[type=submit]")
+    await _wait_text(page, "#command-result", "The station answered")
+    assert cp.sent("SetChargingProfile")[-1] == {
+        "connectorId": 0,
+        "csChargingProfiles": {
+            "chargingProfileId": 9,
+            "stackLevel": 1,
+            "chargingProfilePurpose": "ChargePointMaxProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}],
+            },
+        },
+    }
+
     # Reserve connector 1 of CP5 from the Reservations page, then cancel it.
     await page.goto("/#/reservations")
     await page.fill("#res-station", "CP5")
