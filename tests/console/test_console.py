@@ -217,12 +217,21 @@ async def test_logout_and_phone_width(console: Console) -> None:
     # No horizontal scrolling of the page at phone width.
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
+    # The busiest page fits too: station with connectors, configuration, commands, log.
+    await console.csms.add_station("CP6")
+    console.simulate("CP6")
+    await page.goto("/#/stations/CP6")
+    await _wait_text(page, "[data-connector='1']", "Available")
+    await _wait_text(page, "#sec-message tbody", "BootNotification")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await console.shot(page, "station-phone")
+    await page.click(".menu-toggle")
     await page.click("#logout")
     await page.wait_for_selector("#username")
     me = await page.evaluate("fetch('/api/v1/auth/me').then(r => r.status)")
     assert me == 401
     await login(page, "ada")
-    await page.wait_for_selector("#tile-total")
+    await _wait_text(page, "#connection", "online")  # back where the session ended
 
 
 async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console: Console) -> None:
