@@ -236,6 +236,7 @@ class WattHub:
                 if s.tls_port is not None
                 else None
             ),
+            "console_url": s.api_url().removesuffix("api/v1"),
             "api_url": s.api_url(),
             "docs_url": s.api_url().removesuffix("/api/v1") + "/docs",
             **files_runtime.describe(self),

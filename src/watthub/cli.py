@@ -85,6 +85,7 @@ async def _serve(settings: Settings) -> None:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()
     click.echo(f"WattHub {__import__('watthub').__version__} is running")
+    click.echo(f"  Console       : {info['console_url']}  (open it in a browser)")
     click.echo(f"  OCPP endpoint : {info['ocpp_url'] or 'off (plain_listener=false)'}")
     if info.get("ocpp_tls_url"):
         click.echo(f"  OCPP over TLS : {info['ocpp_tls_url']}")

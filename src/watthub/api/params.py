@@ -19,5 +19,9 @@ RowId = Annotated[int, Path(ge=INT64_MIN, le=INT64_MAX)]
 OcppIdPath = Annotated[int, Path(ge=INT32_MIN, le=INT32_MAX)]
 
 
-def row_id_query(default: int | None = None, alias: str | None = None) -> int | None:
-    return Query(default, alias=alias, ge=INT64_MIN, le=INT64_MAX)  # type: ignore[no-any-return]
+def row_id_query(
+    default: int | None = None, alias: str | None = None, description: str | None = None
+) -> int | None:
+    return Query(  # type: ignore[no-any-return]
+        default, alias=alias, description=description, ge=INT64_MIN, le=INT64_MAX
+    )
