@@ -178,6 +178,8 @@ class WattHub:
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.settings.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.settings.api_host, self.settings.api_port))
         self.api_port = sock.getsockname()[1]
         self._api_server = server

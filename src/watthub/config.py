@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     cluster_lease: float = Field(
         10.0, gt=0, description="Seconds a node's claim on a station lasts without renewal"
     )
+    reuse_port: bool = Field(
+        False, description="Bind listeners with SO_REUSEPORT (set for `serve --workers` workers)"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

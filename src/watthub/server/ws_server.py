@@ -94,6 +94,7 @@ class OcppServer:
                 host or s.ocpp_host,
                 s.ocpp_port if port is None else port,
                 backlog=4096,
+                reuse_port=s.reuse_port or None,
                 **kwargs,
             )
 
