@@ -169,7 +169,8 @@ async def test_site_allocation_one_decision_at_a_time(cluster: Cluster) -> None:
         for station_id in ("X-SITE-1", "X-SITE-2"):
             response = await c.put(f"/sites/S-CL/stations/{station_id}")
             assert response.status_code == 200, response.text
-        assert (await c.put("/id-tags/SITE", json={"status": "Accepted"})).status_code == 200
+        tag = {"status": "Accepted", "allowConcurrentTx": True}
+        assert (await c.put("/id-tags/SITE", json=tag)).status_code == 200
         await asyncio.gather(one.charging("SITE"), two.charging("SITE"))
 
         async def limits() -> list[float]:
