@@ -23,6 +23,8 @@ from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
 from watthub.files import runtime as files_runtime
 from watthub.gateway import LocalGateway
+from watthub.observability import collect
+from watthub.observability.health import Health, database_check, task_check
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
 from watthub.server.ws_server import OcppServer
@@ -58,6 +60,9 @@ class WattHub:
     ocpp_tls: OcppServer | None = field(init=False, default=None)
     _api_server: uvicorn.Server | None = field(init=False, default=None)
     _api_task: asyncio.Task[None] | None = field(init=False, default=None)
+    _metrics_server: uvicorn.Server | None = field(init=False, default=None)
+    _metrics_task: asyncio.Task[None] | None = field(init=False, default=None)
+    metrics_port: int | None = field(init=False, default=None)
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
@@ -67,6 +72,7 @@ class WattHub:
         *,
         ocpp_sock: socket.socket | None = None,
         api_sock: socket.socket | None = None,
+        metrics_sock: socket.socket | None = None,
         ssl_context: ssl.SSLContext | None = None,
         tls_sock: socket.socket | None = None,
         with_api: bool = True,
@@ -97,6 +103,10 @@ class WattHub:
             s, engine, writer, gateway, EventBus(), TagCache(read, s.tag_cache_ttl), read
         )
         self.services.invalidation = Invalidation()
+        writer.on_commit = self.services.metrics.batch_committed
+        self.services.health = Health(s.health_check_timeout)
+        self.services.health.register("database", database_check(engine))
+        self.services.health.register("writer", task_check("writer", lambda: writer.running))
         self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
@@ -122,38 +132,33 @@ class WattHub:
             )
         if with_api:
             await self._start_api(api_sock)
+        if s.metrics_port is not None or metrics_sock is not None:
+            await self._start_metrics_listener(metrics_sock)
         # The file server (and FTP receiver, campaign runner) is part of WattHub itself, started
         # after the API because it is mounted on the API's port and its URLs need the bound port.
         await files_runtime.start(self)
         self._jobs.append(asyncio.create_task(self._periodic_last_seen()))
         self._jobs.append(asyncio.create_task(self._periodic_purge()))
+        self._jobs.append(
+            asyncio.create_task(collect.sample_loop_lag(self.services.metrics.loop_lag))
+        )
 
     async def _start_api(self, sock: socket.socket | None) -> None:
         from watthub.api.app import create_api
 
-        app = create_api(self)
-        config = uvicorn.Config(
-            app,
-            host=self.settings.api_host,
-            port=self.settings.api_port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
+        s = self.settings
+        self._api_server, self._api_task, self.api_port = await _serve_http(
+            create_api(self), sock, s.api_host, s.api_port
         )
-        server = uvicorn.Server(config)
-        # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.settings.api_host, self.settings.api_port))
-        self.api_port = sock.getsockname()[1]
-        self._api_server = server
-        self._api_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if self._api_task.done():
-                self._api_task.result()
-            await asyncio.sleep(0.01)
+
+    async def _start_metrics_listener(self, sock: socket.socket | None) -> None:
+        """/metrics and /health/* alone on an internal port (docs/cluster.md)."""
+        from watthub.api.routes.observability import create_app
+
+        s = self.settings
+        self._metrics_server, self._metrics_task, self.metrics_port = await _serve_http(
+            create_app(self), sock, s.metrics_host, s.metrics_port or 0
+        )
 
     async def _periodic_last_seen(self) -> None:
         while True:
@@ -178,6 +183,8 @@ class WattHub:
             await asyncio.sleep(3600)
 
     async def stop(self) -> None:
+        # Readiness answers 503 from now on, so a load balancer stops sending stations here.
+        self.services.health.draining = True
         for job in self._jobs:
             job.cancel()
         for job in self._jobs:
@@ -188,6 +195,10 @@ class WattHub:
             self._api_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await self._api_task
+        if self._metrics_server is not None and self._metrics_task is not None:
+            self._metrics_server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_task
         await self.ocpp.stop()
         if self.ocpp_tls is not None:
             await self.ocpp_tls.stop()
@@ -212,3 +223,27 @@ class WattHub:
             **files_runtime.describe(self),
             "database": s.database_url,
         }
+
+
+async def _serve_http(
+    app: Any, sock: socket.socket | None, host: str, port: int
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serve an ASGI app with uvicorn on ``sock`` (or a new socket on host:port) in this loop;
+    returns once it accepts connections, with the bound port."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+    )
+    server = uvicorn.Server(config)
+    # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    bound = int(sock.getsockname()[1])
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task, bound

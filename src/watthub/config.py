@@ -107,6 +107,20 @@ class Settings(BaseSettings):
     ftp_port: int = 2121
     ftp_passive_ports: str = Field("", description="Passive port range, e.g. '60000-60100'")
     ftp_masquerade_address: str = Field("", description="Public IP announced in PASV replies")
+    # Observability (docs/cluster.md, "Observability").
+    metrics_enabled: bool = Field(True, description="Serve GET /metrics (Prometheus text format)")
+    metrics_token: str = Field(
+        "", description="When set, GET /metrics requires 'Authorization: Bearer <this token>'"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Listen address of metrics_port")
+    metrics_port: int | None = Field(
+        None,
+        description="A separate plain-HTTP listener for /metrics and /health/* (an internal "
+        "port for scrapers and load balancers); unset = only on the API port",
+    )
+    health_check_timeout: float = Field(
+        2.0, description="Seconds a readiness check (database, Redis) may take before it fails"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # token) and may expose ``public_router`` (mounted at the root, no token: what stations fetch).
 ROUTE_MODULES = [
     "watthub.api.routes.health",
+    "watthub.api.routes.observability",
     "watthub.api.routes.stations",
     "watthub.api.routes.id_tags",
     "watthub.api.routes.transactions",

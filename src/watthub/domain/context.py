@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watthub.config import Settings
 from watthub.gateway import StationGateway
+from watthub.observability.health import Health
+from watthub.observability.metrics import Metrics
 from watthub.storage.db import Read
 from watthub.storage.writer import BatchWriter
 
@@ -35,6 +37,9 @@ class Services:
     features: dict[str, Any] = field(default_factory=dict)
     # Cache invalidation across processes (domain/invalidation.py); set by WattHub.start.
     invalidation: Invalidation = field(default=None)  # type: ignore[assignment]
+    # Counters and histograms of this process (GET /metrics) and its readiness checks.
+    metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
 
 
 @dataclass

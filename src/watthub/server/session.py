@@ -53,12 +53,14 @@ class StationSession:
         self._message_log = message_log
         self._pending = PendingCalls()
         self._call_lock = asyncio.Lock()
-        self._inbox: deque[frames.Call] = deque()
+        # Each CALL with the time it was read, so the handling latency includes queueing.
+        self._inbox: deque[tuple[frames.Call, float]] = deque()
         self._in_progress: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
         self._max_inbox = services.settings.max_inbound_queue
+        self._metrics = services.metrics
 
     @property
     def lenient(self) -> bool:
@@ -92,6 +94,7 @@ class StationSession:
             self._message_log.record(self.station_id, "in", 0, None, exc.message_id, data)
             self.log.warning("bad frame: %s", exc.description)
             if exc.message_id is not None:
+                self._metrics.callerror_sent(None, exc.code)
                 await self._send(
                     frames.encode_error(exc.message_id, exc.code, exc.description),
                     frames.CALLERROR,
@@ -119,6 +122,7 @@ class StationSession:
     def _enqueue(self, call: frames.Call) -> None:
         if call.message_id in self._in_progress:
             # OCPP-J §4.2.3: a call with the same id is being handled already.
+            self._metrics.callerror_sent(call.action, ErrorCode.PROTOCOL_ERROR)
             self._spawn(
                 self._send(
                     frames.encode_error(
@@ -141,7 +145,7 @@ class StationSession:
             self._spawn(self.close("inbound queue limit exceeded", 1008))
             return
         self._in_progress.add(call.message_id)
-        self._inbox.append(call)
+        self._inbox.append((call, time.perf_counter()))
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
 
@@ -153,7 +157,7 @@ class StationSession:
     async def _work(self) -> None:
         try:
             while self._inbox:
-                call = self._inbox.popleft()
+                call, received = self._inbox.popleft()
                 try:
                     reply, kind = await self._handle(call)
                 finally:
@@ -162,6 +166,9 @@ class StationSession:
                     await self._send(reply, kind, call.action, call.message_id)
                 except ConnectionClosed:
                     self.log.info("connection closed before the %s answer was sent", call.action)
+                self._metrics.message_in(
+                    call.action, kind == frames.CALLRESULT, time.perf_counter() - received
+                )
         finally:
             self._worker = None
 
@@ -192,6 +199,7 @@ class StationSession:
             return frames.encode_result(call.message_id, result), frames.CALLRESULT
         except OcppError as exc:
             self.log.info("%s answered with %s: %s", call.action, exc.code, exc.description)
+            self._metrics.callerror_sent(call.action, exc.code)
             return (
                 frames.encode_error(call.message_id, exc.code, exc.description, exc.details),
                 frames.CALLERROR,
@@ -199,6 +207,7 @@ class StationSession:
         except Exception:
             # Never leave a station without an answer; it will retry transaction messages.
             self.log.exception("handling %s failed", call.action)
+            self._metrics.callerror_sent(call.action, ErrorCode.INTERNAL_ERROR)
             return (
                 frames.encode_error(
                     call.message_id, ErrorCode.INTERNAL_ERROR, "The central system failed"
@@ -230,6 +239,7 @@ class StationSession:
             if self._closed:
                 raise StationNotConnected(f"Station {self.station_id} is not connected")
             pending = self._pending.open(action)
+            started, result, code = time.perf_counter(), "cancelled", None
             try:
                 try:
                     await self._send(
@@ -239,17 +249,27 @@ class StationSession:
                         pending.message_id,
                     )
                 except ConnectionClosed as exc:
+                    result = "disconnected"
                     raise StationNotConnected(f"Station {self.station_id} disconnected") from exc
                 try:
                     async with asyncio.timeout(timeout):
                         outcome = await pending.future
                 except TimeoutError:
+                    result = "timeout"
                     self.log.warning("%s timed out after %.0f s", action, timeout)
                     raise StationTimeout(
                         f"Station {self.station_id} did not answer {action} within {timeout:g} s"
                     ) from None
+                except StationNotConnected:
+                    result = "disconnected"
+                    raise
+                if isinstance(outcome, frames.CallError):
+                    result, code = "callerror", outcome.code
+                else:
+                    result = "ok"
             finally:
                 self._pending.close(pending.message_id)
+                self._metrics.call_out(action, result, time.perf_counter() - started, code)
         if isinstance(outcome, frames.CallError):
             raise StationCallError(outcome.code, outcome.description, outcome.details)
         problem = schemas.problems(action, outcome.payload, response=True)

@@ -62,7 +62,7 @@ class OcppServer:
         s = self.services.settings
         kwargs: dict[str, Any] = {
             "subprotocols": [SUBPROTOCOL],
-            "process_request": self._process_request,
+            "process_request": self._admit,
             "compression": None,  # 14 KiB instead of 64 KiB per connection; frames are small
             "max_size": s.max_frame_size,
             "max_queue": 4,
@@ -102,6 +102,12 @@ class OcppServer:
         if not identity or "/" in identity or len(identity) > 255:
             return None
         return identity
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        response = await self._process_request(connection, request)
+        if response is not None:
+            self.services.metrics.handshake_refused(response.status_code)
+        return response
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
@@ -193,11 +199,13 @@ class OcppServer:
         peer = ws.remote_address[0] if ws.remote_address else "?"
         log.info("[%s] connected from %s", station_id, peer)
         self._mark_connected(station_id, True)
+        self.services.metrics.connections += 1
         self.services.events.emit(events.STATION_CONNECTED, station_id=station_id)
         try:
             await session.run()
         finally:
             self.registry.remove(session)
+            self.services.metrics.disconnections += 1
             if self.registry.get(station_id) is None:
                 self.services.registration.pop(station_id, None)
                 self._mark_connected(station_id, False, session.last_seen)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -64,6 +65,9 @@ class BatchWriter:
         self._conn: AsyncConnection | None = None
         self.batches = 0
         self.ops = 0
+        self.failures = 0
+        # Called with (writes, seconds) after each committed batch (metrics: commit latency).
+        self.on_commit: Callable[[int, float], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="watthub-writer")
@@ -117,6 +121,10 @@ class BatchWriter:
     def backlog(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def _drain(self, batch: list[_Item]) -> None:
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
@@ -165,6 +173,7 @@ class BatchWriter:
             self._conn = None
 
     async def _commit(self, batch: list[_Item]) -> None:
+        started = time.perf_counter()
         try:
             results = await self._transaction(batch)
         except Exception as exc:
@@ -179,6 +188,8 @@ class BatchWriter:
             return
         self.batches += 1
         self.ops += len(batch)
+        if self.on_commit is not None:
+            self.on_commit(len(batch), time.perf_counter() - started)
         for item, result in zip(batch, results, strict=True):
             if item.future is not None and not item.future.done():
                 item.future.set_result(result)
@@ -202,6 +213,7 @@ class BatchWriter:
         return [None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch]
 
     async def _commit_one(self, item: _Item) -> None:
+        started = time.perf_counter()
         try:
             (result,) = await self._transaction([item])
         except Exception as exc:
@@ -211,10 +223,12 @@ class BatchWriter:
             return
         self.batches += 1
         self.ops += 1
+        if self.on_commit is not None:
+            self.on_commit(1, time.perf_counter() - started)
         if item.future is not None and not item.future.done():
             item.future.set_result(result)
 
-    @staticmethod
-    def _fail(item: _Item, exc: Exception) -> None:
+    def _fail(self, item: _Item, exc: Exception) -> None:
+        self.failures += 1
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
