@@ -6,6 +6,8 @@ here before it fails in a Prometheus server."""
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +243,20 @@ async def test_readiness_follows_the_database(tmp_path: Path, tmp_path_factory: 
         await proxy.restore()  # the hub stops cleanly only with its database
         await hub.stop()
         await proxy.close()
+
+
+async def test_grafana_dashboard_uses_only_metrics_the_page_has(csms: Csms) -> None:
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana-watthub.json").read_text())
+    async with httpx.AsyncClient(base_url=root(csms)) as client:
+        page = (await client.get("/metrics")).text
+    families = dict(re.findall(r"^# TYPE (\S+) (\S+)$", page, re.MULTILINE))
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\b((?:watthub|process)_[a-z_]+)", target["expr"])
+    }
+    assert len(used) > 15
+    for name in used:
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in families or families.get(base) == "histogram", name
