@@ -8,6 +8,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from tests.conftest import require_service
+from tests.support.poll import eventually
 from watthub.observability.membership import Membership
 
 
@@ -22,8 +23,8 @@ async def test_nodes_join_leave_and_expire() -> None:
         a.start()
         b.start()
         await c.announce()  # node-c announces once and then goes silent, as after kill -9
-        await asyncio.sleep(0.05)
-        assert await a.nodes() == ["node-a", "node-b", "node-c"]
+        everyone = ["node-a", "node-b", "node-c"]
+        assert await eventually(a.nodes, lambda nodes: nodes == everyone, timeout=2) == everyone
         await b.stop()  # a clean stop leaves at once
         assert await a.nodes() == ["node-a", "node-c"]
         await asyncio.sleep(c.expiry + 0.1)  # node-c's announcement is too old now
