@@ -35,6 +35,9 @@ class Services:
     features: dict[str, Any] = field(default_factory=dict)
     # Cache invalidation across processes (domain/invalidation.py); set by WattHub.start.
     invalidation: Invalidation = field(default=None)  # type: ignore[assignment]
+    # Handshake state (server/station_cache.py, server/credentials.py); set by WattHub.start.
+    station_cache: Any = None
+    credentials: Any = None
 
 
 @dataclass
