@@ -233,11 +233,25 @@ class Worker:
             return F.BOOT.render(mid=mid, serial=st.serial)
         raise ValueError(action)
 
+    async def _open(self, st: Station, compression: str | None, kwargs: dict[str, Any]) -> Any:
+        return await connect(
+            self.url_base + st.sid,
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            compression=compression,
+            ping_interval=None,
+            max_size=2**20,
+            max_queue=4,
+            open_timeout=self.timeout,
+            close_timeout=2,
+            user_agent_header=None,
+            **kwargs,
+        )
+
     # ------------------------------------------------------------------ commands
 
     async def cmd_connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Connect (and boot) every station, all at ``start_at`` or with bounded concurrency."""
-        start_at = float(cmd.get("start_at", 0.0))
+        start_at = float(cmd.get("start_at", 0.0)) or time.monotonic()
         concurrency = int(cmd.get("concurrency", 0))
         boot_deadline = start_at + float(cmd.get("boot_deadline_s", self.timeout * 2))
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
@@ -278,27 +292,27 @@ class Worker:
             if local_hosts:
                 kwargs["local_addr"] = (local_hosts[st.index % len(local_hosts)], 0)
             t0 = time.monotonic()
-            try:
-                ws = await connect(
-                    self.url_base + st.sid,
-                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                    compression=compression,
-                    ping_interval=None,
-                    max_size=2**20,
-                    max_queue=4,
-                    open_timeout=self.timeout,
-                    close_timeout=2,
-                    user_agent_header=None,
-                    **kwargs,
-                )
-            except Exception as exc:
-                res["connect_failed"] += 1
-                key = type(exc).__name__
-                res["connect_errors"][key] = res["connect_errors"].get(key, 0) + 1
-                status = getattr(getattr(exc, "response", None), "status_code", None)
-                if status is not None:
-                    res["http_statuses"][str(status)] = res["http_statuses"].get(str(status), 0) + 1
-                return
+            while True:
+                try:
+                    ws = await self._open(st, compression, kwargs)
+                except Exception as exc:
+                    status = getattr(getattr(exc, "response", None), "status_code", None)
+                    if status is not None:
+                        key = str(status)
+                        res["http_statuses"][key] = res["http_statuses"].get(key, 0) + 1
+                    if status in (429, 503):
+                        # Told to come back later (overload / back-off): retry after Retry-After,
+                        # as a charger does, within the deadline.
+                        headers = exc.response.headers  # type: ignore[attr-defined]
+                        wait = min(max(float(headers.get("Retry-After") or 1), 0.5), 10.0)
+                        if time.monotonic() + wait <= boot_deadline:
+                            await asyncio.sleep(wait)
+                            continue
+                    res["connect_failed"] += 1
+                    key = type(exc).__name__
+                    res["connect_errors"][key] = res["connect_errors"].get(key, 0) + 1
+                    return
+                break
             res["connect_lat"].append(time.monotonic() - t0)
             res["connected"] += 1
             if ws.subprotocol != "ocpp1.6":
