@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import events
 from watthub.domain.authorization import STARTED_HOOKS, AuthRequest, decide
 from watthub.domain.context import StationContext
+from watthub.domain.invalidation import STATIONS
 from watthub.domain.registry import on
 from watthub.storage import stations_repo, transactions_repo
 from watthub.storage.clip import clip_rows
@@ -70,6 +71,10 @@ async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         )
 
     await ctx.services.writer.run(store)
+    if any(ctx.station.get(k) != v for k, v in info.items()):
+        # The handshake cache holds the row (the serial number is checked against a profile 3
+        # certificate): drop it when the boot changed it. A reboot with the same data does not.
+        ctx.services.invalidation.publish(STATIONS, ctx.station_id)
     ctx.station.update(info, registration_status=policy)
     ctx.services.registration[ctx.station_id] = policy
     ctx.log.info(
