@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.config import Settings
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
-from watthub.domain.invalidation import ID_TAGS, Invalidation
+from watthub.domain.invalidation import ID_TAGS, STATION_CREDENTIALS, STATIONS, Invalidation
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
@@ -26,7 +26,9 @@ from watthub.gateway import LocalGateway
 from watthub.observability import collect
 from watthub.observability.health import Health, database_check, task_check
 from watthub.ocppj import schemas
+from watthub.server.credentials import CredentialGuard
 from watthub.server.registry import SessionRegistry
+from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
 from watthub.storage import db, messages_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
@@ -108,6 +110,19 @@ class WattHub:
         self.services.health.register("database", database_check(engine))
         self.services.health.register("writer", task_check("writer", lambda: writer.running))
         self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
+        # Handshakes without a database round trip or an scrypt run per reconnect; both caches
+        # are dropped through the one invalidation interface (domain/invalidation.py).
+        self.services.station_cache = StationCache(read, s.station_cache_ttl)
+        self.services.credentials = CredentialGuard(
+            max_waiting=s.password_checks_waiting,
+            free_failures=s.wrong_password_free,
+            free_failures_per_address=s.wrong_password_free_per_address,
+            max_backoff=s.wrong_password_max_backoff,
+        )
+        for kind in (STATIONS, STATION_CREDENTIALS):
+            self.services.invalidation.subscribe(kind, self.services.station_cache.invalidate)
+        inv = self.services.invalidation
+        inv.subscribe(STATION_CREDENTIALS, self.services.credentials.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:

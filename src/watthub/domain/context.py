@@ -40,6 +40,9 @@ class Services:
     # Counters and histograms of this process (GET /metrics) and its readiness checks.
     metrics: Metrics = field(default_factory=Metrics)
     health: Health = field(default_factory=Health)
+    # Handshake state (server/station_cache.py, server/credentials.py); set by WattHub.start.
+    station_cache: Any = None
+    credentials: Any = None
 
 
 @dataclass

@@ -5,6 +5,7 @@ Transaction messages are answered only after their data is committed (``writer.r
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import events
 from watthub.domain.authorization import STARTED_HOOKS, AuthRequest, decide
 from watthub.domain.context import StationContext
+from watthub.domain.invalidation import STATIONS
 from watthub.domain.registry import on
 from watthub.storage import stations_repo, transactions_repo
 from watthub.storage.clip import clip_rows
@@ -27,6 +29,19 @@ BOOT_RETRY_INTERVAL = 60
 
 @on("BootNotification")
 async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
+    limit = ctx.settings.boot_admission_backlog
+    if limit and ctx.services.writer.backlog > limit:
+        # Admission control: the node is saturated (a reconnect storm). Answer at once, store
+        # nothing, and spread the retries out (jitter) instead of letting boots queue up until
+        # stations time out. Pending: the station retries after ``interval`` (spec §4.2).
+        base = ctx.settings.boot_admission_interval
+        ctx.services.registration[ctx.station_id] = "Pending"
+        ctx.log.info("boot answered Pending: %d writes queued", ctx.services.writer.backlog)
+        return {
+            "status": "Pending",
+            "currentTime": now_ts(),
+            "interval": base + random.randrange(base + 1),
+        }
     policy = ctx.station.get("boot_policy") or "Accepted"
     if policy == "Accepted":
         interval = ctx.station.get("heartbeat_interval") or ctx.settings.default_heartbeat_interval
@@ -56,6 +71,10 @@ async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         )
 
     await ctx.services.writer.run(store)
+    if any(ctx.station.get(k) != v for k, v in info.items()):
+        # The handshake cache holds the row (the serial number is checked against a profile 3
+        # certificate): drop it when the boot changed it. A reboot with the same data does not.
+        ctx.services.invalidation.publish(STATIONS, ctx.station_id)
     ctx.station.update(info, registration_status=policy)
     ctx.services.registration[ctx.station_id] = policy
     ctx.log.info(

@@ -70,6 +70,9 @@ class OcppServer:
             "ping_timeout": s.ping_timeout or None,
             "ssl": ssl_context,
             "server_header": "WattHub",
+            # The library default (10 s) silently dropped stations whose handshake waited in a
+            # storm; overload is answered explicitly instead (503 / BootNotification Pending).
+            "open_timeout": s.ws_open_timeout or None,
         }
         if sock is not None:
             self._server = await serve(self._handle, sock=sock, **kwargs)
@@ -119,7 +122,7 @@ class OcppServer:
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)
             return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
-        station = await self.services.read(lambda conn: stations_repo.get_station(conn, station_id))
+        station = await self._lookup(station_id)
         ssl_object = connection.transport.get_extra_info("ssl_object")
         if station is None:
             if not self.services.settings.auto_register:
@@ -135,12 +138,18 @@ class OcppServer:
                     )
                     return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
                 station = await self._auto_register(station_id, 3)
+        peer = connection.remote_address[0] if connection.remote_address else None
         refusal = await check_connection(
-            self.services, station, ssl_object, request.headers.get("Authorization")
+            self.services, station, ssl_object, request.headers.get("Authorization"), peer
         )
         if refusal is not None:
             # Same answer whatever was wrong: never reveal which part failed.
             await record_refusal(self.services, station_id, refusal)
+            retry = {"Retry-After": str(refusal.retry_after)}
+            if refusal.status == 503:
+                return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "Busy, retry later", retry)
+            if refusal.status == 429:
+                return _plain(http.HTTPStatus.TOO_MANY_REQUESTS, "Too many attempts", retry)
             if refusal.status == 403:
                 return _plain(http.HTTPStatus.FORBIDDEN, "Connection refused")
             return _plain(
@@ -168,18 +177,28 @@ class OcppServer:
         )
         return refusal.reason if refusal is not None else None
 
+    async def _lookup(self, station_id: str) -> dict[str, Any] | None:
+        cache = self.services.station_cache
+        if cache is not None:
+            return await cache.get(station_id)  # type: ignore[no-any-return]
+        return await self.services.read(lambda conn: stations_repo.get_station(conn, station_id))  # type: ignore[no-any-return]
+
     async def _auto_register(self, station_id: str, profile: int) -> dict[str, Any]:
         policy = self.services.settings.auto_register_policy
-
-        async def op(conn: AsyncConnection) -> dict[str, Any]:
-            existing = await stations_repo.get_station(conn, station_id)
-            if existing is not None:
-                return existing
-            return await stations_repo.create_station(
-                conn, station_id, boot_policy=policy, security_profile=profile
-            )
-
-        station = await self.services.writer.run(op)
+        row = {
+            "id": station_id,
+            "created_at": utcnow(),
+            "boot_policy": policy,
+            "security_profile": profile,
+        }
+        # A row write coalesced with the other registrations of the batch (one executemany, one
+        # commit); an existing row (registered meanwhile by an operator or another node) is left
+        # alone and is what the lookup below returns.
+        insert = stations_repo.auto_register_insert(self.services.engine.dialect.name)
+        await self.services.writer.insert(insert, [row])
+        station = await self._lookup(station_id)
+        if station is None:
+            raise RuntimeError(f"auto-registration of {station_id!r} was not stored")
         log.info(
             "[%s] auto-registered (boot policy %s, security profile %d)",
             station_id,

@@ -18,6 +18,7 @@ from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
 from watthub.api.typed import command_endpoint
 from watthub.domain import pki_store
+from watthub.domain.invalidation import STATIONS
 from watthub.security import firmware_signing, pki
 from watthub.security.passwords import generate_authorization_key
 from watthub.storage import firmware_repo, security_repo, stations_repo
@@ -69,6 +70,7 @@ async def set_profile(
         old = await security_repo.change_profile(
             conn, station_id, body.profile, "operator", body.reason
         )
+    hub.services.invalidation.publish(STATIONS, station_id)
     return {"stationId": station_id, "securityProfile": body.profile, "previous": old}
 
 
@@ -109,6 +111,7 @@ async def set_signed_only(
     await _station_or_404(hub, station_id)
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, signed_firmware_only=body.enabled)
+    hub.services.invalidation.publish(STATIONS, station_id)
     return {"stationId": station_id, "signedFirmwareOnly": body.enabled}
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.security.passwords import (
     generate_authorization_key,
     hash_password,
@@ -126,6 +127,7 @@ async def update_station(
     if values:
         async with hub.services.engine.begin() as conn:
             await stations_repo.update_station(conn, station_id, **values)
+        hub.services.invalidation.publish(STATIONS, station_id)
         session = hub.registry.get(station_id)
         if session is not None:
             session.ctx.station.update(values)
@@ -138,6 +140,7 @@ async def delete_station(station_id: str, hub: Any = Depends(get_hub)) -> None:
     await hub.services.gateway.disconnect(station_id, "station removed")
     async with hub.services.engine.begin() as conn:
         await stations_repo.delete_station(conn, station_id)
+    _credentials_changed(hub, station_id)
 
 
 @router.put(
@@ -157,7 +160,14 @@ async def set_password(
             await security_repo.change_profile(
                 conn, station_id, 1, "operator", "password set through the API"
             )
+    _credentials_changed(hub, station_id)
     return {"stationId": station_id, "password": password}
+
+
+def _credentials_changed(hub: Any, station_id: str) -> None:
+    """Drop the cached row and verified credentials of the station, on every node."""
+    hub.services.invalidation.publish(STATIONS, station_id)
+    hub.services.invalidation.publish(STATION_CREDENTIALS, station_id)
 
 
 @router.delete("/stations/{station_id}/password", status_code=204, summary="Remove the password")
@@ -169,6 +179,7 @@ async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
             await security_repo.change_profile(
                 conn, station_id, 0, "operator", "password removed through the API"
             )
+    _credentials_changed(hub, station_id)
 
 
 @router.get("/stations/{station_id}/messages", summary="The station's OCPP message log")
