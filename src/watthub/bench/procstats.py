@@ -121,6 +121,7 @@ class CpuWindow:
         generator_pids: list[int],
         db: bool = False,
         database: str | None = None,
+        services: frozenset[str] = frozenset(),
     ) -> None:
         import time
 
@@ -129,12 +130,20 @@ class CpuWindow:
         self.generator_pids = generator_pids
         self.db = db
         self.database = database
+        # Other servers the target needs (a cluster's Redis): their whole CPU counts as "db".
+        self.services = services
         self.t0 = self._time()
-        self.d0 = named_cpu_seconds(database) if db else 0.0
+        self.d0 = self._db_seconds()
         self.s0 = cpu_seconds(server_pid)
         self.g0 = sum(cpu_seconds(p) for p in generator_pids)
         self.m0 = machine_cpu_seconds()
         self.me0 = cpu_seconds(os.getpid(), tree=False)
+
+    def _db_seconds(self) -> float:
+        seconds = named_cpu_seconds(self.database) if self.db else 0.0
+        if self.services:
+            seconds += named_cpu_seconds(None, self.services)
+        return seconds
 
     def stop(self) -> dict[str, float]:
         dt = max(self._time() - self.t0, 1e-9)
@@ -142,7 +151,7 @@ class CpuWindow:
         g = sum(cpu_seconds(p) for p in self.generator_pids) - self.g0
         m = machine_cpu_seconds() - self.m0
         me = cpu_seconds(os.getpid(), tree=False) - self.me0
-        d = named_cpu_seconds(self.database) - self.d0 if self.db else 0.0
+        d = self._db_seconds() - self.d0
         return {
             "window_s": round(dt, 3),
             "server_cpu_s": round(s, 4),

@@ -330,7 +330,11 @@ def run_hold(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> d
 
 def _window(server: RunningServer, pool: WorkerPool, target: ServerTarget) -> procstats.CpuWindow:
     return procstats.CpuWindow(
-        server.pid, pool.pids, db=target.db_name is not None, database=target.db_name
+        server.pid,
+        pool.pids,
+        db=target.db_name is not None,
+        database=target.db_name,
+        services=target.service_processes,
     )
 
 

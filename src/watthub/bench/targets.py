@@ -9,12 +9,14 @@ a factory to :data:`TARGETS`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +77,9 @@ class ServerTarget:
     db_name: str | None = None
     #: The target is WattHub (station prefixes, pre-registered stations, passwords apply).
     is_watthub: bool = False
+    #: Command names of other servers the target needs (a cluster's ``redis-server``): their CPU
+    #: is counted with the database's.
+    service_processes: frozenset[str] = frozenset()
 
     @property
     def ws_base(self) -> str:
@@ -296,12 +301,48 @@ def watthub_pg_target(
     return watthub_target(workdir, db_url=url, name="watthub-pg", **options)  # type: ignore[arg-type]
 
 
+#: Redis of the ``watthub-cluster*`` targets (override: --watthub-env WATTHUB_REDIS_URL=...).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def watthub_cluster_target(
+    workdir: Path,
+    workers: int | str = "auto",
+    pg_url: str | None = None,
+    db_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    **options: object,
+) -> ServerTarget:
+    """``watthub serve --workers N``: N WattHub nodes on one PostgreSQL database, coordinated
+    through Redis. Redis' CPU is counted with PostgreSQL's as the target's own cost, as is every
+    worker's (the server process tree)."""
+    url = pg_url or (db_url if db_url and not db_url.startswith("sqlite") else DEFAULT_PG_URL)
+    env = {
+        "WATTHUB_REDIS_URL": DEFAULT_REDIS_URL,
+        # A fresh key space per run: nothing left over from an earlier run (or a test) counts.
+        "WATTHUB_CLUSTER_PREFIX": f"watthub-bench-{uuid.uuid4().hex[:8]}",
+        **(extra_env or {}),
+    }
+    name = "watthub-cluster" if workers == "auto" else f"watthub-cluster-{workers}"
+    target = watthub_target(workdir, db_url=url, extra_env=env, name=name, **options)  # type: ignore[arg-type]
+    target.command += ["--workers", str(workers)]
+    target.description = (
+        f"WattHub, {workers} worker process(es) on PostgreSQL + Redis (serve --workers)"
+    )
+    target.info["workers"] = str(workers)
+    target.service_processes = frozenset({"redis-server"})
+    return target
+
+
 TARGETS: dict[str, Callable[..., ServerTarget]] = {
     "raw-ws": raw_ws_target,
     "ocpp-lib": ocpp_lib_target,
     "ocpp-lib-sync": ocpp_lib_sync_target,
     "watthub": watthub_target,
     "watthub-pg": watthub_pg_target,
+    "watthub-cluster-1": functools.partial(watthub_cluster_target, workers=1),
+    "watthub-cluster-2": functools.partial(watthub_cluster_target, workers=2),
+    "watthub-cluster": watthub_cluster_target,  # one worker per core
 }
 
 
