@@ -47,6 +47,7 @@ UNKNOWN: Final = "_unknown"  # an action or error code outside the OCPP 1.6 sets
 NONE: Final = "_none"  # a CALLERROR for a frame that had no readable action
 
 _ERROR_CODES: Final = frozenset(code.value for code in ErrorCode)
+_ACTIONS: Final = known_actions()
 
 
 class Histogram:
@@ -72,7 +73,6 @@ class Metrics:
 
     def __init__(self) -> None:
         self.started = time.time()
-        self._actions = known_actions()
         # (action, result) -> count; result is "ok" or "callerror".
         self.messages_in: dict[tuple[str, str], int] = {}
         self.handling: dict[str, Histogram] = {}
@@ -99,14 +99,14 @@ class Metrics:
     def action(self, action: str | None) -> str:
         if action is None:
             return NONE
-        return action if action in self._actions else UNKNOWN
+        return action if action in _ACTIONS else UNKNOWN
 
     # -- hot path --------------------------------------------------------------------------------
 
     def message_in(self, action: str, ok: bool, seconds: float) -> None:
         """A station's CALL was answered (``ok``: with a CALLRESULT) ``seconds`` after it was
         taken up."""
-        if action not in self._actions:
+        if action not in _ACTIONS:
             action = UNKNOWN
         key = (action, "ok" if ok else "callerror")
         counts = self.messages_in
@@ -123,13 +123,7 @@ class Metrics:
     def call_out(self, action: str, result: str, seconds: float, code: str | None = None) -> None:
         """One of our CALLs to a station ended (``result``: ok, callerror, timeout,
         disconnected); ``code`` is the station's CALLERROR code."""
-        action = self.action(action)
-        key = (action, result)
-        self.calls_out[key] = self.calls_out.get(key, 0) + 1
-        histogram = self.call_out_latency.get(action)
-        if histogram is None:
-            histogram = self.call_out_latency[action] = Histogram(LATENCY_BUCKETS)
-        histogram.observe(seconds)
+        action = _count_and_time(self.calls_out, self.call_out_latency, action, result, seconds)
         if code is not None:
             error = (action, code if code in _ERROR_CODES else UNKNOWN)
             self.callerrors_received[error] = self.callerrors_received.get(error, 0) + 1
@@ -139,13 +133,7 @@ class Metrics:
     def routed_command(self, action: str, result: str, seconds: float) -> None:
         """Called by a gateway that routes a command to another node (cluster mode) when the
         command ends: the latency seen by the API caller, Redis round trips included."""
-        action = self.action(action)
-        key = (action, result)
-        self.routed[key] = self.routed.get(key, 0) + 1
-        histogram = self.routed_latency.get(action)
-        if histogram is None:
-            histogram = self.routed_latency[action] = Histogram(LATENCY_BUCKETS)
-        histogram.observe(seconds)
+        _count_and_time(self.routed, self.routed_latency, action, result, seconds)
 
     def handshake_refused(self, status: int) -> None:
         key = str(status)
@@ -154,6 +142,26 @@ class Metrics:
     def batch_committed(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.commit_latency.observe(seconds)
+
+
+def _count_and_time(
+    counts: dict[tuple[str, str], int],
+    latency: dict[str, Histogram],
+    action: str,
+    result: str,
+    seconds: float,
+) -> str:
+    """One command ended: count it by (action, result), time it by action; returns the action
+    label used."""
+    if action not in _ACTIONS:
+        action = UNKNOWN
+    key = (action, result)
+    counts[key] = counts.get(key, 0) + 1
+    histogram = latency.get(action)
+    if histogram is None:
+        histogram = latency[action] = Histogram(LATENCY_BUCKETS)
+    histogram.observe(seconds)
+    return action
 
 
 # -- exposition ----------------------------------------------------------------------------------
