@@ -9,7 +9,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from watthub.domain.commands import CommandError, send_command
-from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.gateway import (
+    ClusterUnavailable,
+    StationCallError,
+    StationNotConnected,
+    StationTimeout,
+)
 from watthub.storage import tokens_repo
 
 if TYPE_CHECKING:
@@ -63,6 +68,8 @@ async def run_command(
         raise HTTPException(409, str(exc)) from exc
     except StationTimeout as exc:
         raise HTTPException(504, str(exc)) from exc
+    except ClusterUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except StationCallError as exc:
         raise HTTPException(
             502,

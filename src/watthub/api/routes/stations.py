@@ -50,10 +50,12 @@ class PasswordChange(BaseModel):
     )
 
 
-def _station_view(hub: Any, station: dict[str, Any], connectors: list[dict[str, Any]]) -> dict:
+def _station_view(
+    station: dict[str, Any], connectors: list[dict[str, Any]], connected: set[str]
+) -> dict:
     out = present.row(station) or {}
     out["hasPassword"] = bool(station.get("password_hash"))
-    out["connected"] = hub.services.gateway.is_connected(station["id"])
+    out["connected"] = station["id"] in connected
     out["connectors"] = present.rows(connectors)
     return out
 
@@ -70,7 +72,8 @@ async def _get_or_404(hub: Any, station_id: str) -> dict[str, Any]:
 async def list_stations(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
     async with hub.services.engine.connect() as conn:
         stations = await stations_repo.list_stations(conn)
-    return [_station_view(hub, s, []) for s in stations]
+    connected = await hub.services.gateway.connected_among([s["id"] for s in stations])
+    return [_station_view(s, [], connected) for s in stations]
 
 
 @router.post("/stations", status_code=201, summary="Register a station")
@@ -98,7 +101,7 @@ async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> di
             )
     except IntegrityError as exc:
         raise HTTPException(409, f"Station {body.id} already exists") from exc
-    return _station_view(hub, station, [])
+    return _station_view(station, [], set())
 
 
 @router.get("/stations/{station_id}", summary="One station: boot info, state, connectors")
@@ -106,7 +109,8 @@ async def get_station(station_id: str, hub: Any = Depends(get_hub)) -> dict[str,
     station = await _get_or_404(hub, station_id)
     async with hub.services.engine.connect() as conn:
         connectors = await stations_repo.list_connectors(conn, station_id)
-    return _station_view(hub, station, connectors)
+    connected = await hub.services.gateway.connected_among([station_id])
+    return _station_view(station, connectors, connected)
 
 
 @router.patch("/stations/{station_id}", summary="Change a station's settings")
@@ -131,6 +135,8 @@ async def update_station(
         session = hub.registry.get(station_id)
         if session is not None:
             session.ctx.station.update(values)
+        # The node holding the station (maybe another one) reloads its settings.
+        hub.services.invalidation.publish(STATIONS, station_id)
     return await get_station(station_id, hub)
 
 
