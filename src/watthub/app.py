@@ -79,6 +79,7 @@ class WattHub:
     _metrics_server: uvicorn.Server | None = field(init=False, default=None)
     _metrics_task: asyncio.Task[None] | None = field(init=False, default=None)
     metrics_port: int | None = field(init=False, default=None)
+    _membership: Any = field(init=False, default=None)
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
@@ -155,6 +156,7 @@ class WattHub:
             self.services.gateway = self.cluster.gateway
             self.services.leases = self.cluster.leases
             await self.cluster.start()
+            self._observe_cluster(self.cluster)
         schemas.warm_up(_HOT_ACTIONS)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:
@@ -206,6 +208,23 @@ class WattHub:
         self._metrics_server, self._metrics_task, self.metrics_port = await _serve_http(
             create_app(self), sock, s.metrics_host, s.metrics_port or 0
         )
+
+    def _observe_cluster(self, cluster: Any) -> None:
+        """Redis in the readiness checks, routed-command latency and membership in /metrics."""
+        from watthub.observability.membership import Membership
+
+        redis, metrics = cluster.node.redis, self.services.metrics
+
+        async def redis_answers() -> None:
+            await redis.ping()
+
+        self.services.health.register("redis", redis_answers)
+        cluster.gateway.on_routed = metrics.routed_command
+        self._membership = Membership(
+            redis, cluster.node.key("nodes"), cluster.name, self.settings.cluster_lease / 2
+        )
+        self._membership.start()
+        metrics.membership = self._membership.nodes
 
     async def _periodic_last_seen(self) -> None:
         while True:
@@ -282,6 +301,8 @@ class WattHub:
         if self.ocpp_tls is not None:
             await self.ocpp_tls.stop()
         await self.services.events.drain()
+        if self._membership is not None:
+            await self._membership.stop()  # leave the membership before Redis is closed
         if self.cluster is not None:
             await self.cluster.stop()
         await self.ocpp.flush_last_seen()
