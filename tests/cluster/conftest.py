@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ def make_cluster(tmp: Path, factory: Any, database: str | None = None, redis: st
     """A prepared (empty) database and a :class:`Cluster` with no node started yet."""
     require_service("PostgreSQL", PG_HOST, PG_PORT)
     require_service("Redis", REDIS_HOST, REDIS_PORT)
-    url, token = asyncio.run(_database_and_token(tmp, factory))
+    # In a thread of its own: the caller may be a test with its event loop running.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        url, token = pool.submit(asyncio.run, _database_and_token(tmp, factory)).result()
     return Cluster(tmp, database or url, redis, token)
 
 

@@ -112,6 +112,15 @@ class Cluster:
         self.nodes: dict[str, Node] = {}
         self.stations: list[tuple[Any, asyncio.Task[Any]]] = []
 
+    def database_via(self, port: int) -> None:
+        """Reach PostgreSQL through 127.0.0.1:``port`` (a proxy the test can cut)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.env["WATTHUB_DATABASE_URL"])
+        user = f"{parts.username}@" if parts.username else ""
+        netloc = f"{user}127.0.0.1:{port}"
+        self.env["WATTHUB_DATABASE_URL"] = urlunsplit(parts._replace(netloc=netloc))
+
     def start(self, *names: str, **env: str) -> list[Node]:
         started = []
         for name in names:
