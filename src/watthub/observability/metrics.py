@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable
+from functools import cache
 from typing import Final
 
 from watthub.ocppj.errors import ErrorCode
@@ -187,6 +188,11 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+@cache
+def _bounds_text(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    return (*(_number(b) for b in bounds), "+Inf")
+
+
 class Page:
     """Builds one exposition page; each family is written once with its HELP and TYPE."""
 
@@ -237,13 +243,18 @@ class Page:
     def _histogram(
         self, name: str, names: tuple[str, ...], values: tuple[str, ...], h: Histogram
     ) -> None:
+        # The hot spot of a scrape (16 lines per series): label text and bucket bounds are
+        # formatted once per series / per bucket list, not once per line.
+        labels = ",".join(f'{n}="{escape(v)}"' for n, v in zip(names, values, strict=True))
+        prefix = f"{name}_bucket{{{labels}," if labels else f"{name}_bucket{{"
+        append = self._lines.append
         running = 0
-        for bound, count in zip((*h.bounds, float("inf")), h.counts, strict=True):
+        for le, count in zip(_bounds_text(h.bounds), h.counts, strict=True):
             running += count
-            le = "+Inf" if bound == float("inf") else _number(bound)
-            self.sample(f"{name}_bucket", running, (*names, "le"), (*values, le))
-        self.sample(f"{name}_sum", h.sum, names, values)
-        self.sample(f"{name}_count", h.count, names, values)
+            append(f'{prefix}le="{le}"}} {running}')
+        suffix = f"{{{labels}}}" if labels else ""
+        append(f"{name}_sum{suffix} {_number(h.sum)}")
+        append(f"{name}_count{suffix} {h.count}")
 
     def text(self) -> str:
         return "\n".join(self._lines) + "\n"
