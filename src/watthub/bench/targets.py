@@ -330,6 +330,7 @@ def watthub_cluster_target(
         f"WattHub, {workers} worker process(es) on PostgreSQL + Redis (serve --workers)"
     )
     target.info["workers"] = str(workers)
+    target.info["database_cpu"] = "PostgreSQL backends of this database + redis-server"
     target.service_processes = frozenset({"redis-server"})
     return target
 
