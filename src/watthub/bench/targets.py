@@ -308,23 +308,20 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 def watthub_cluster_target(
     workdir: Path,
     workers: int | str = "auto",
-    pg_url: str | None = None,
-    db_url: str | None = None,
     extra_env: dict[str, str] | None = None,
     **options: object,
 ) -> ServerTarget:
-    """``watthub serve --workers N``: N WattHub nodes on one PostgreSQL database, coordinated
-    through Redis. Redis' CPU is counted with PostgreSQL's as the target's own cost, as is every
-    worker's (the server process tree)."""
-    url = pg_url or (db_url if db_url and not db_url.startswith("sqlite") else DEFAULT_PG_URL)
+    """``watthub serve --workers N``: N WattHub nodes on one PostgreSQL database (the same one,
+    and the same set-up, as ``watthub-pg``), coordinated through Redis. Redis' CPU is counted
+    with PostgreSQL's as the target's own cost, as is every worker's (the server process tree)."""
     env = {
         "WATTHUB_REDIS_URL": DEFAULT_REDIS_URL,
         # A fresh key space per run: nothing left over from an earlier run (or a test) counts.
         "WATTHUB_CLUSTER_PREFIX": f"watthub-bench-{uuid.uuid4().hex[:8]}",
         **(extra_env or {}),
     }
-    name = "watthub-cluster" if workers == "auto" else f"watthub-cluster-{workers}"
-    target = watthub_target(workdir, db_url=url, extra_env=env, name=name, **options)  # type: ignore[arg-type]
+    target = watthub_pg_target(workdir, extra_env=env, **options)
+    target.name = "watthub-cluster" if workers == "auto" else f"watthub-cluster-{workers}"
     target.command += ["--workers", str(workers)]
     target.description = (
         f"WattHub, {workers} worker process(es) on PostgreSQL + Redis (serve --workers)"
