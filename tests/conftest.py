@@ -236,16 +236,20 @@ class TwoNodes:
     async def stop(self) -> None:
         await self.b.stop()
         await self.a.stop()
-        prefix = self.a.settings.cluster_prefix
-        import redis.asyncio as aioredis
+        await clean_redis(self.a.settings.cluster_prefix)
 
-        client = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+
+async def clean_redis(prefix: str) -> None:
+    """Remove what a test cluster left in the shared Redis (its keys all start with prefix)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def _start_hub(settings: Settings, start: dict[str, Any]) -> WattHub:

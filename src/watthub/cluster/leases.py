@@ -23,7 +23,8 @@ from watthub.domain.leases import LocalLeases
 
 log = logging.getLogger("watthub.cluster")
 
-_RELEASE = """
+# Delete KEYS[1] only if it still holds our value ARGV[1] (claims and leases alike).
+RELEASE_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -39,7 +40,7 @@ class RedisLeases:
         self.node = node
         # Waiters on this node queue locally first, so only one of them polls Redis.
         self._local = LocalLeases()
-        self._release = node.redis.register_script(_RELEASE)
+        self._release = node.redis.register_script(RELEASE_IF_MINE)
         self._extend = node.redis.register_script(_EXTEND)
 
     def _key(self, name: str) -> str:

@@ -132,8 +132,12 @@ class ClusterNode:
                 await self.redis.publish(channel, body)
                 self.redis_ok = True
             except (RedisError, OSError) as exc:
-                # Lost while Redis is down; the other nodes drop their caches on reconnect.
-                self.dropped += 1
+                # Lost while Redis is down, and so is the backlog: live notifications delivered
+                # late would mislead; the other nodes drop their caches when they reconnect.
+                self.dropped += 1 + self._outbox.qsize()
+                while not self._outbox.empty():
+                    self._outbox.get_nowait()
+                    self._outbox.task_done()
                 if self.redis_ok:
                     log.warning("cluster: cannot publish to Redis (%s)", exc)
                 self.redis_ok = False

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from watthub.cluster.leases import RELEASE_IF_MINE
 from watthub.cluster.node import ClusterNode
 
 if TYPE_CHECKING:
@@ -48,11 +49,6 @@ end
 return lost
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 class Ownership:
     def __init__(self, node: ClusterNode) -> None:
@@ -60,7 +56,7 @@ class Ownership:
         # station id → (our claim value, the session it belongs to)
         self._claims: dict[str, tuple[str, StationSession]] = {}
         self._renew = node.redis.register_script(_RENEW)
-        self._release = node.redis.register_script(_RELEASE)
+        self._release = node.redis.register_script(RELEASE_IF_MINE)
         self._task: asyncio.Task[None] | None = None
         node.on("close", self._on_close)
 
