@@ -286,7 +286,7 @@ async def start_csms(
         api_hub = await _start_hub(settings("B"), start)
         hub = TwoNodes(hub, api_hub)
     async with hub.services.engine.begin() as conn:
-        token = await tokens_repo.create_token(conn, "tests")
+        token = await tokens_repo.create_token(conn, "tests", role="admin")
     api = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{api_hub.api_port}/api/v1",
         headers={"Authorization": f"Bearer {token}"},

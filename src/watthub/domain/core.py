@@ -111,6 +111,14 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
     writer = ctx.services.writer
     upsert = stations_repo.current_status_upsert(ctx.services.engine.dialect.name)
     await asyncio.gather(writer.insert(status_history, [history]), writer.insert(upsert, [current]))
+    ctx.services.events.emit(
+        events.STATUS_CHANGED,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        status=p["status"],
+        error_code=p["errorCode"],
+        timestamp=p.get("timestamp"),
+    )
     if p["errorCode"] != "NoError":
         ctx.log.warning(
             "connector %s %s with error %s", p["connectorId"], p["status"], p["errorCode"]
@@ -249,6 +257,14 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
 
     # Rows of all MeterValues in a batch go to the database as one statement.
     await ctx.services.writer.insert(meter_values_table, clip_rows(meter_values_table, rows))
+    # The station's own (already parsed, JSON-shaped) list: no work on the hot path.
+    ctx.services.events.emit(
+        events.METER_VALUES,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        transaction_id=p.get("transactionId"),
+        meter_value=p["meterValue"],
+    )
     return {}
 
 

@@ -22,7 +22,8 @@ ID_TAGS = "id_tags"
 STATIONS = "stations"
 STATION_CREDENTIALS = "station_credentials"
 API_TOKENS = "api_tokens"
-USERS = "users"
+USERS = "users"  # key: a user name (its role/password/disabled flag changed)
+SESSIONS = "sessions"  # key: the hashed id of a console session that ended
 SITE_MEMBERS = "site_members"
 # Stations that may hold installed charging profiles (domain/smart_charging.py): the key is a
 # station that gained one, so that the node holding it cleans up at the end of a transaction.
