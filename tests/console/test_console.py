@@ -10,22 +10,8 @@ from pathlib import Path
 from ocpp.v16 import call
 
 from tests.console.conftest import PASSWORD, Console, login
+from tests.console.conftest import wait_text as _wait_text
 from watthub.timeutil import now_ts
-
-
-async def _wait_text(page, selector: str, pattern: str, timeout: float = 10.0) -> str:
-    """Wait until the element's text matches ``pattern`` (a live update, not a reload)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    text = ""
-    while loop.time() < deadline:
-        locator = page.locator(selector)
-        if await locator.count():
-            text = await locator.first.inner_text()
-            if re.search(pattern, text):
-                return text
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{selector}: {text!r} never matched {pattern!r}")
 
 
 async def test_station_comes_online_live_and_charges_from_the_console(console: Console) -> None:

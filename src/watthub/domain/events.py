@@ -23,6 +23,8 @@ STATUS_CHANGED = "status_changed"  # station_id, connector_id, status, error_cod
 METER_VALUES = "meter_values"  # station_id, connector_id, transaction_id, meter_value (OCPP list)
 SECURITY_EVENT = "security_event"  # station_id, type, critical, tech_info, timestamp
 FIRMWARE_STATUS = "firmware_status"  # station_id, kind ("firmware"/"diagnostics"), status
+# A site's allocation was recomputed: site_id, sent ([{transactionId, limit, accepted}]).
+SITE_ALLOCATION = "site_allocation"
 # An operator (user or token) sent a command: actor, actor_kind, station_id, action, result,
 # answer (summary, secrets redacted), at (ISO time). domain/audit.py
 COMMAND_SENT = "command_sent"

@@ -1,46 +1,15 @@
-// The remaining pages: reservations, local lists, firmware (images, campaigns, progress),
-// smart charging (profile library, sites, composite schedule chart), security (events,
-// expiring certificates). Mostly tables of the API's lists with the
-// main actions; everything else stays in the API (/docs) and the CLI.
-import { api, can, get, post, query } from "../api.js";
+// The remaining pages: reservations, local lists, firmware (images, campaigns with live
+// per-station progress, cancel), diagnostics. Smart charging and security have their own modules.
+import { api, can, get, post } from "../api.js";
 import { badge, busy, clear, fmt, h, pretty, table, toast } from "../dom.js";
-import { stepChart } from "../chart.js";
+import { action, autoTable, section, stationCell } from "../lists.js";
 
 const TITLES = {
   reservations: "Reservations",
   "local-lists": "Local lists",
   firmware: "Firmware",
-  "smart-charging": "Smart charging",
-  security: "Security",
   diagnostics: "Diagnostics",
 };
-
-// A table of every scalar field of the rows (objects and lists shown as JSON on demand).
-function autoTable(rows, { empty, link } = {}) {
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 10);
-  return table(
-    keys.map((k) => ({
-      label: k,
-      render: (r) => {
-        const v = r[k];
-        if (v === null || v === undefined) return "–";
-        if (typeof v === "object") return h("details", {}, h("summary", {}, Array.isArray(v) ? `${v.length} items` : "…"), pretty(v));
-        if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return fmt.time(v);
-        if (link && k === link.key) return h("a", { href: link.href(r) }, String(v));
-        if (k === "status" || k === "state") return badge(String(v));
-        return String(v);
-      },
-    })),
-    rows,
-    { empty },
-  );
-}
-
-function section(title, ...children) {
-  return h("section", { class: "card" }, h("h2", {}, title), ...children);
-}
-
-const stationLink = { key: "stationId", href: (r) => `#/stations/${encodeURIComponent(r.stationId)}` };
 
 async function reservations(main, page) {
   const operator = can("operator");
@@ -122,23 +91,54 @@ async function localLists(main) {
   await load();
 }
 
+// The per-station progress of a campaign: state, the station's last FirmwareStatusNotification.
+function campaignStations(c) {
+  return table(
+    [
+      { label: "#", key: "position" },
+      { label: "Station", render: (e) => stationCell(e.stationId) },
+      { label: "State", render: (e) => badge(e.state, { installed: "ok", failed: "Rejected", cancelled: "" }[e.state] ?? "Pending") },
+      { label: "Last status", render: (e) => e.lastStatus || "–" },
+      { label: "Detail", cls: "hide-narrow", render: (e) => e.detail || "–" },
+      { label: "Updated", render: (e) => fmt.time(e.updatedAt) },
+    ],
+    c.stations || [],
+    { empty: "No station." },
+  );
+}
+
 async function firmware(main, page) {
   const images = h("div", {});
-  const campaigns = h("div", {});
+  const campaigns = h("div", { id: "campaigns" });
+  const opened = new Set(); // campaigns whose station list is unfolded stay so across live reloads
   async function load() {
     clear(images, autoTable(await get("/firmware"), { empty: "No image uploaded." }));
     const list = await get("/firmware-campaigns");
     const detailed = await Promise.all(list.slice(0, 10).map((c) => get(`/firmware-campaigns/${c.id}`)));
+    const cancel = (c) =>
+      action("Cancel", async () => {
+        const answer = await post(`/firmware-campaigns/${c.id}/cancel`, {});
+        toast(`Campaign ${c.id} ${answer.status}`);
+        await load();
+      });
     clear(
       campaigns,
       table(
         [
           { label: "#", key: "id" },
           { label: "Name", key: "name" },
-          { label: "State", render: (c) => badge(c.state ?? c.status ?? "–") },
+          { label: "State", render: (c) => badge(c.status ?? "–", c.status === "running" ? "Pending" : "") },
           { label: "Progress", render: (c) => Object.entries(c.counts || {}).map(([k, n]) => [badge(`${k}: ${n}`, k), " "]) },
-          { label: "Stations", render: (c) => h("details", {}, h("summary", {}, `${(c.stations || []).length}`), autoTable(c.stations || [], { link: stationLink })) },
-        ],
+          {
+            label: "Stations",
+            render: (c) => {
+              const box = h("details", { open: opened.has(c.id) }, h("summary", {}, `${(c.stations || []).length} stations`), campaignStations(c));
+              box.addEventListener("toggle", () => (box.open ? opened.add(c.id) : opened.delete(c.id)));
+              return box;
+            },
+          },
+          can("operator") ? { label: "", render: (c) => (c.status === "running" ? cancel(c) : "") } : null,
+        ].filter(Boolean),
         detailed,
         { empty: "No campaign yet." },
       ),
@@ -170,56 +170,6 @@ async function firmware(main, page) {
   await load();
   const reload = () => load().catch(() => {});
   page.live({ events: ["firmware_status", "station_booted"] }, reload, reload);
-}
-
-async function smartCharging(main, page) {
-  const chartBox = h("div", { id: "composite" });
-  const station = h("input", { id: "sc-station", required: true });
-  const connector = h("input", { id: "sc-connector", type: "number", min: 0, value: 0 });
-  const form = h("form", { class: "form" }, h("label", {}, "Station", station), h("label", {}, "Connector", connector), h("button", { type: "submit" }, "Show composite schedule"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(form.querySelector("button"), async () => {
-      const c = await get(`/stations/${encodeURIComponent(station.value.trim())}/composite-schedule${query({ connectorId: connector.value, duration: 86400 })}`);
-      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), h("details", {}, h("summary", {}, "The schedule as JSON"), pretty(c)));
-    });
-  });
-  const sitesBox = h("div", { id: "sites" });
-  async function loadSites() {
-    const sites = await get("/sites");
-    const allocations = await Promise.all(sites.map((s) => get(`/sites/${s.id}/allocation`).catch((err) => ({ error: err.message }))));
-    clear(sitesBox, sites.length ? sites.map((s, i) => h("div", {}, h("h3", {}, s.name ?? `Site ${s.id}`), pretty(allocations[i]))) : h("p", { class: "muted" }, "No sites."));
-  }
-  main.append(
-    section("Composite schedule (computed by WattHub from the profiles the station accepted)", form, chartBox),
-    section("Charging profile library", autoTable(await get("/charging-profiles"), { empty: "No profiles in the library." })),
-    section("Sites and their allocation (live: recomputed when transactions start and stop)", sitesBox),
-  );
-  await loadSites();
-  const reload = () => loadSites().catch(() => {});
-  page.live({ events: ["transaction_started", "transaction_stopped"] }, reload, reload);
-}
-
-async function security(main, page) {
-  const events = h("div", {});
-  async function load() {
-    clear(events, autoTable(await get(`/security-events${query({ limit: 100 })}`), { empty: "No security events.", link: stationLink }));
-  }
-  const expiring = await get("/certificates/expiring");
-  main.append(
-    section("Security events (live)", events),
-    section(
-      `Certificates expiring within ${expiring.withinDays} days`,
-      h("h3", {}, "Issued to stations"),
-      autoTable(expiring.stations, { empty: "None.", link: stationLink }),
-      h("h3", {}, "WattHub's own (CA, server)"),
-      autoTable(expiring.watthub, { empty: "None." }),
-    ),
-  );
-  main.append(h("p", { class: "muted" }, "A station's security profile and password: its Edit page. Certificates (InstallCertificate, DeleteCertificate, GetInstalledCertificateIds) and SignedUpdateFirmware: its command forms. The CA and the rest: docs/security.md and the API (/docs)."));
-  await load();
-  const reload = () => load().catch(() => {});
-  page.live({ events: ["security_event"] }, reload, reload);
 }
 
 async function diagnostics(main, page, params) {
@@ -265,7 +215,7 @@ async function diagnostics(main, page, params) {
   page.live({ events: ["firmware_status"] }, (batch) => batch.some((e) => e.data.kind === "diagnostics" && e.data.station_id === station.value.trim()) && reload(), reload);
 }
 
-const PAGES = { diagnostics, reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security };
+const PAGES = { diagnostics, reservations, "local-lists": localLists, firmware };
 
 export async function render(main, [name], page, params) {
   document.title = `${TITLES[name]} · WattHub`;
