@@ -132,6 +132,27 @@ async def test_campaign_cancelled_and_station_certificates_from_the_console(
         cp.sent("UpdateFirmware")
     ) == 1
 
+    # Local lists: CP8 only carries the FLEET group; sync it from the out-of-date list.
+    await csms.add_tag("TAG8", parentIdTag="FLEET")
+    await csms.add_tag("OTHER")
+    await page.goto("/#/local-lists")
+    await wait_text(page, "#local-lists", "CP8")
+    await page.fill("#ll-station", "CP8")
+    await page.click("#ll-form button[type=submit]")
+    await wait_text(page, "#local-list", "Scope\\s*all tags")
+    await page.fill("#ll-groups", "FLEET")
+    await page.click("#ll-save")
+    await wait_text(page, "#local-list", "Scope\\s*groups: FLEET")
+    scope = (await csms.api.get("/stations/CP8/local-list")).json()["scope"]
+    assert scope == {"groups": ["FLEET"]}
+    await page.click("#local-lists tr:has-text('CP8') >> text=Sync")
+    await wait_text(page, "#toasts", "CP8: ")
+    sent = cp.sent("SendLocalList")[-1]
+    assert [e["idTag"] for e in sent["localAuthorizationList"]] == ["TAG8"]
+    stale = (await csms.api.get("/local-lists/out-of-date")).json()
+    assert [s["stationId"] for s in stale] == ["CP9"]
+    await wait_text(page, "#local-lists", "^(?![\\s\\S]*CP8)")
+
     # Security: stations per profile, then CP8's certificates.
     cp.answers["GetInstalledCertificateIds"] = {
         "status": "Accepted",

@@ -1,8 +1,8 @@
 // The remaining pages: reservations, local lists, firmware (images, campaigns with live
 // per-station progress, cancel), diagnostics. Smart charging and security have their own modules.
-import { api, can, get, post } from "../api.js";
-import { badge, busy, clear, fmt, h, pretty, table, toast } from "../dom.js";
-import { action, autoTable, section, stationCell } from "../lists.js";
+import { api, can, get, post, put } from "../api.js";
+import { badge, busy, clear, fmt, h, kv, table, toast } from "../dom.js";
+import { action, autoTable, field, onSubmit, section, stationCell } from "../lists.js";
 
 const TITLES = {
   reservations: "Reservations",
@@ -70,24 +70,72 @@ async function reservations(main, page) {
   page.live({ events: ["transaction_started", "status_changed"] }, reload, reload);
 }
 
+const scopeText = (scope) => (scope === "all" || !scope ? "all tags" : `groups: ${scope.groups.join(", ")}`);
+
+// One station's list: its scope (all tags, or only the members of some parentIdTag groups).
+function localListScope(reload) {
+  const station = h("input", { id: "ll-station", required: true });
+  const groups = h("input", { id: "ll-groups", placeholder: "empty: every tag" });
+  const box = h("div", { id: "local-list" });
+  const sid = () => encodeURIComponent(station.value.trim());
+  const show = (d) =>
+    clear(
+      box,
+      kv([
+        ["Station", stationCell(d.stationId)],
+        ["Scope", scopeText(d.scope)],
+        ["Version sent / reported", `${d.version ?? "–"} / ${d.reportedVersion ?? "–"}`],
+        ["Entries (station / WattHub's)", `${Object.keys(d.entries || {}).length} / ${d.desiredEntries}`],
+        ["Out of date", d.outOfDate ? `yes, ${d.pendingChanges} change(s)` : "no"],
+        ["Last update", `${d.lastUpdateType ?? "–"}: ${d.lastStatus ?? "–"}`],
+      ]),
+    );
+  const form = onSubmit(h("form", { class: "form", id: "ll-form" }, field("Station", station, true), h("button", { type: "submit" }, "Show")), async () => {
+    const d = await get(`/stations/${sid()}/local-list`);
+    groups.value = d.scope === "all" ? "" : d.scope.groups.join(", ");
+    show(d);
+  });
+  const save = can("operator")
+    ? action("Save scope", async () => {
+        if (!station.reportValidity()) return;
+        const list = groups.value.split(",").map((g) => g.trim()).filter(Boolean);
+        show(await put(`/stations/${sid()}/local-list/scope`, list.length ? { mode: "groups", groups: list } : { mode: "all" }));
+        toast("Scope saved: sync to send it");
+        await reload();
+      }, { id: "ll-save" })
+    : null;
+  return [form, h("div", { class: "form" }, field("Only these parent groups (comma separated)", groups), save), box];
+}
+
 async function localLists(main) {
-  const box = h("div", {});
+  const box = h("div", { id: "local-lists" });
+  const sync = (id) => post(`/stations/${encodeURIComponent(id)}/local-list/sync`, {});
+  let rows = [];
   async function load() {
-    const rows = await get("/local-lists/out-of-date");
+    rows = await get("/local-lists/out-of-date");
     clear(
       box,
       table(
         [
-          { label: "Station", render: (r) => h("a", { href: `#/stations/${encodeURIComponent(r.stationId)}` }, r.stationId) },
-          { label: "State", render: (r) => pretty(r) },
-          can("operator") ? { label: "", render: (r) => h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => (toast(JSON.stringify(await post(`/stations/${encodeURIComponent(r.stationId)}/local-list/sync`, {}))), load())) }, "Sync") } : null,
+          { label: "Station", render: (r) => stationCell(r.stationId) },
+          { label: "Scope", render: (r) => scopeText(r.scope) },
+          { label: "Version sent / reported", render: (r) => `${r.version ?? "–"} / ${r.reportedVersion ?? "–"}` },
+          { label: "Pending changes", key: "pendingChanges" },
+          { label: "Last update", cls: "hide-narrow", render: (r) => `${r.lastUpdateType ?? "–"}: ${r.lastStatus ?? "–"}` },
+          can("operator") ? { label: "", render: (r) => action("Sync", async () => (toast(`${r.stationId}: ${JSON.stringify(await sync(r.stationId))}`), load())) } : null,
         ].filter(Boolean),
         rows,
         { empty: "Every station's local list is up to date." },
       ),
     );
   }
-  main.append(section("Stations whose local list is out of date", box));
+  const syncAll = action("Sync every out-of-date station", async () => {
+    // One after another: each SendLocalList waits for its station's answer.
+    for (const r of rows) await sync(r.stationId).catch((err) => toast(`${r.stationId}: ${err.message}`, true));
+    toast(`${rows.length} station(s) synchronised`);
+    await load();
+  }, { id: "ll-sync-all" });
+  main.append(section("Stations whose local list is out of date", can("operator") ? syncAll : null, box), section("A station's list and its scope", localListScope(load)));
   await load();
 }
 
