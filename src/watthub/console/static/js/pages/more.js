@@ -73,8 +73,8 @@ async function reservations(main, page) {
 const scopeText = (scope) => (scope === "all" || !scope ? "all tags" : `groups: ${scope.groups.join(", ")}`);
 
 // One station's list: its scope (all tags, or only the members of some parentIdTag groups).
-function localListScope(reload) {
-  const station = h("input", { id: "ll-station", required: true });
+function localListScope(reload, stationId) {
+  const station = h("input", { id: "ll-station", required: true, value: stationId || "" });
   const groups = h("input", { id: "ll-groups", placeholder: "empty: every tag" });
   const box = h("div", { id: "local-list" });
   const sid = () => encodeURIComponent(station.value.trim());
@@ -90,11 +90,13 @@ function localListScope(reload) {
         ["Last update", `${d.lastUpdateType ?? "–"}: ${d.lastStatus ?? "–"}`],
       ]),
     );
-  const form = onSubmit(h("form", { class: "form", id: "ll-form" }, field("Station", station, true), h("button", { type: "submit" }, "Show")), async () => {
+  const load = async () => {
     const d = await get(`/stations/${sid()}/local-list`);
     groups.value = d.scope === "all" ? "" : d.scope.groups.join(", ");
     show(d);
-  });
+  };
+  const form = onSubmit(h("form", { class: "form", id: "ll-form" }, field("Station", station, true), h("button", { type: "submit" }, "Show")), load);
+  if (stationId) load().catch((err) => toast(err.message, true));
   const save = can("operator")
     ? action("Save scope", async () => {
         if (!station.reportValidity()) return;
@@ -107,7 +109,7 @@ function localListScope(reload) {
   return [form, h("div", { class: "form" }, field("Only these parent groups (comma separated)", groups), save), box];
 }
 
-async function localLists(main) {
+async function localLists(main, _page, params) {
   const box = h("div", { id: "local-lists" });
   const sync = (id) => post(`/stations/${encodeURIComponent(id)}/local-list/sync`, {});
   let rows = [];
@@ -135,7 +137,7 @@ async function localLists(main) {
     toast(`${rows.length} station(s) synchronised`);
     await load();
   }, { id: "ll-sync-all" });
-  main.append(section("Stations whose local list is out of date", can("operator") ? syncAll : null, box), section("A station's list and its scope", localListScope(load)));
+  main.append(section("Stations whose local list is out of date", can("operator") ? syncAll : null, box), section("A station's list and its scope", localListScope(load, params.get("stationId"))));
   await load();
 }
 

@@ -71,8 +71,8 @@ function certificateTables(sid, certs, warnDays, reload) {
   ];
 }
 
-function stationSecurity(warnDays) {
-  const station = h("input", { id: "sec-station", required: true });
+function stationSecurity(warnDays, stationId) {
+  const station = h("input", { id: "sec-station", required: true, value: stationId || "" });
   const box = h("div", { id: "station-security" });
   async function load() {
     const sid = station.value.trim();
@@ -121,7 +121,7 @@ function stationSecurity(warnDays) {
   return { el: [form, box], load };
 }
 
-export async function render(main, _match, page) {
+export async function render(main, _match, page, params) {
   document.title = "Security · WattHub";
   const events = h("div", { id: "security-events" });
   const counts = h("div", { id: "profile-counts" });
@@ -132,7 +132,7 @@ export async function render(main, _match, page) {
   // WattHub's own certificates: the same endpoint with a horizon of a century lists them all.
   const own = await get(`/certificates/expiring${query({ days: 36500 })}`);
   const warnDays = expiring.withinDays;
-  const station = stationSecurity(warnDays);
+  const station = stationSecurity(warnDays, params.get("stationId"));
   main.append(
     h("h1", {}, "Security"),
     section("Security events (live)", events),
@@ -157,7 +157,7 @@ export async function render(main, _match, page) {
       autoTable(expiring.stations, { empty: "None.", link: stationLink }),
     ),
   );
-  await Promise.all([load(), profileCounts(counts)]);
+  await Promise.all([load(), profileCounts(counts), params.get("stationId") ? station.load().catch((err) => toast(err.message, true)) : null]);
   const reload = () => load().catch(() => {});
   page.live({ events: ["security_event"] }, reload, reload);
 }

@@ -164,9 +164,9 @@ function libraryTable(rows, operator, edit, reload) {
 }
 
 // Composite schedule, and (operators) install a library profile or clear profiles.
-function stationTools(library) {
+function stationTools(library, stationId) {
   const chartBox = h("div", { id: "composite" });
-  const station = h("input", { id: "sc-station", required: true });
+  const station = h("input", { id: "sc-station", required: true, value: stationId || "" });
   const connector = h("input", { id: "sc-connector", type: "number", min: 0, value: 0 });
   const choice = h("select", { id: "sc-profile" });
   const fillChoice = (rows) => clear(choice, rows.map((r) => h("option", { value: r.id }, `${r.id} · ${r.name || r.purpose}`)));
@@ -198,7 +198,7 @@ function stationTools(library) {
     show,
   );
   const operatorTools = can("operator") ? h("div", { class: "form" }, field("Library profile", choice), h("div", { class: "toolbar" }, install, clearOne, clearAll)) : null;
-  return { el: [form, operatorTools, chartBox], fillChoice };
+  return { el: [form, operatorTools, chartBox], fillChoice, show };
 }
 
 function allocationTable(site) {
@@ -290,7 +290,7 @@ function siteForm(reload) {
   });
 }
 
-export async function render(main, _match, page) {
+export async function render(main, _match, page, params) {
   document.title = "Smart charging · WattHub";
   const operator = can("operator");
   const libraryBox = h("div", { id: "library" });
@@ -318,7 +318,7 @@ export async function render(main, _match, page) {
     }
   }
   const library = await loadLibrary();
-  tools = stationTools(library);
+  tools = stationTools(library, params.get("stationId"));
   main.append(
     h("h1", {}, "Smart charging"),
     section("Composite schedule (computed by WattHub from the profiles the station accepted)", tools.el),
@@ -326,5 +326,6 @@ export async function render(main, _match, page) {
     section("Sites: a shared limit split between their running transactions", operator ? siteForm(loadSites) : null, sitesBox, h("p", { class: "muted" }, badge("live"), " The allocation follows each recomputation (transaction started or stopped, limit changed).")),
   );
   await loadSites();
+  if (params.get("stationId")) tools.show().catch((err) => toast(err.message, true));
   page.live({ events: ["site_allocation"] }, (batch) => refreshAllocations(batch).catch(() => {}), () => loadSites().catch(() => {}));
 }
