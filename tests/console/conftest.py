@@ -86,6 +86,8 @@ class Console:
 
     async def shot(self, page: Any, name: str) -> None:
         if SCREENSHOTS:
+            # Toasts are transient: they would cover part of the page in the picture.
+            await page.evaluate("document.getElementById('toasts').replaceChildren()")
             await asyncio.to_thread(Path(SCREENSHOTS).mkdir, parents=True, exist_ok=True)
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 

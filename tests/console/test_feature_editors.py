@@ -69,11 +69,6 @@ async def test_profile_library_and_sites_edited_from_the_console(console: Consol
     await page.click("#sc-clear-one")
     await wait_text(page, "#toasts", "ClearChargingProfile: Accepted")
     assert cp.sent("ClearChargingProfile")[-1] == {"id": stored["id"]}
-    # Delete it from the library (after the confirmation dialog).
-    await page.click(f"[data-profile='{stored['id']}'] >> text=Delete")
-    await wait_text(page, "#library", "No profiles in the library")
-    assert (await csms.api.get("/charging-profiles")).json() == []
-
     # Sites: create, put CP7 in, lower the limit; a transaction then gets its share live.
     await page.fill("#site-id", "depot")
     await page.fill("#site-description", "Depot")
@@ -93,9 +88,13 @@ async def test_profile_library_and_sites_edited_from_the_console(console: Consol
     await wait_text(page, f"{card} .allocation", rf"{tx}\s+CP7\s+1\s+20(\.0)? A")
     allocation = (await csms.api.get("/sites/depot/allocation")).json()["allocation"]
     assert [(a["transactionId"], a["limit"]) for a in allocation] == [(tx, 20)]
-    await console.shot(page, "smart-charging")
+    await console.shot(page, "smart-charging-sites")
     await cp.stop_transaction(tx)
     await wait_text(page, f"{card} .allocation", "No running transaction")
+    # Delete it from the library (after the confirmation dialog).
+    await page.click(f"[data-profile='{stored['id']}'] >> text=Delete")
+    await wait_text(page, "#library", "No profiles in the library")
+    assert (await csms.api.get("/charging-profiles")).json() == []
 
 
 async def test_campaign_cancelled_and_station_certificates_from_the_console(
@@ -128,17 +127,27 @@ async def test_campaign_cancelled_and_station_certificates_from_the_console(
     view = (await csms.api.get(f"/firmware-campaigns/{number}")).json()
     assert view["status"] == "cancelled"
     assert {s["stationId"]: s["state"] for s in view["stations"]}["CP9"] == "cancelled"
-    assert [p["location"] for p in cp.sent("UpdateFirmware")] and len(
-        cp.sent("UpdateFirmware")
-    ) == 1
+    assert len(cp.sent("UpdateFirmware")) == 1  # CP9 never got it
+    # Upload an image from the form, then delete it.
+    await page.set_input_files(
+        "#firmware-upload input[type=file]",
+        files=[{"name": "fw3.bin", "mimeType": "application/octet-stream", "buffer": b"\x03" * 32}],
+    )
+    await page.fill("#firmware-upload [name=version]", "3.0")
+    await page.click("#firmware-upload button[type=submit]")
+    await wait_text(page, "#firmware-images", "fw3.bin")
+    uploaded = {i["version"]: i for i in (await csms.api.get("/firmware")).json()}
+    assert uploaded["3.0"]["size"] == 32 and uploaded["3.0"]["filename"] == "fw3.bin"
+    await page.click("#firmware-images tr:has-text('fw3.bin') >> text=Delete")
+    await wait_text(page, "#toasts", f"Image {uploaded['3.0']['id']} deleted")
+    assert [i["version"] for i in (await csms.api.get("/firmware")).json()] == ["2.0"]
+    await console.shot(page, "firmware")
 
     # Local lists: CP8 only carries the FLEET group; sync it from the out-of-date list.
     await csms.add_tag("TAG8", parentIdTag="FLEET")
     await csms.add_tag("OTHER")
-    await page.goto("/#/local-lists")
+    await page.goto("/#/local-lists?stationId=CP8")  # as the station page links to it
     await wait_text(page, "#local-lists", "CP8")
-    await page.fill("#ll-station", "CP8")
-    await page.click("#ll-form button[type=submit]")
     await wait_text(page, "#local-list", "Scope\\s*all tags")
     await page.fill("#ll-groups", "FLEET")
     await page.click("#ll-save")

@@ -158,11 +158,38 @@ function campaignStations(c) {
 }
 
 async function firmware(main, page) {
-  const images = h("div", {});
+  const images = h("div", { id: "firmware-images" });
   const campaigns = h("div", { id: "campaigns" });
   const opened = new Set(); // campaigns whose station list is unfolded stay so across live reloads
   async function load() {
-    clear(images, autoTable(await get("/firmware"), { empty: "No image uploaded." }));
+    clear(
+      images,
+      table(
+        [
+          { label: "Id", key: "id" },
+          { label: "File", render: (i) => h("a", { href: i.url }, i.filename) },
+          { label: "Version", render: (i) => i.version || "–" },
+          { label: "Description", cls: "hide-narrow", render: (i) => i.description || "–" },
+          { label: "Size", render: (i) => `${i.size} bytes` },
+          { label: "SHA-256", cls: "hide-narrow", render: (i) => h("code", { title: i.sha256 }, `${i.sha256.slice(0, 12)}…`) },
+          { label: "Uploaded", render: (i) => fmt.time(i.createdAt) },
+          can("operator")
+            ? {
+                label: "",
+                render: (i) =>
+                  action("Delete", async () => {
+                    if (!confirm(`Delete image ${i.id} (${i.filename}) and its file?`)) return;
+                    await api("DELETE", `/firmware/${i.id}`);
+                    toast(`Image ${i.id} deleted`);
+                    await load();
+                  }),
+              }
+            : null,
+        ].filter(Boolean),
+        await get("/firmware"),
+        { empty: "No image uploaded." },
+      ),
+    );
     const list = await get("/firmware-campaigns");
     const detailed = await Promise.all(list.slice(0, 10).map((c) => get(`/firmware-campaigns/${c.id}`)));
     const cancel = (c) =>

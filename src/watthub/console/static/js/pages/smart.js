@@ -2,7 +2,7 @@
 // (add, edit, delete; install a profile on a station, clear profiles) and sites (limits, member
 // stations, the allocation per running transaction, live on `site_allocation` events).
 import { can, del, get, patch, post, put, query } from "../api.js";
-import { badge, clear, fmt, h, kv, pretty, table, toast } from "../dom.js";
+import { clear, fmt, h, kv, pretty, table, toast } from "../dom.js";
 import { stepChart } from "../chart.js";
 import { action, field, fromLocalInput, onSubmit, section, select, stationCell, toLocalInput } from "../lists.js";
 
@@ -253,7 +253,7 @@ function siteCard(site, operator, reload) {
       toast(`Site ${site.id} deleted`);
       await reload();
     });
-    editing = [edit, add, remove];
+    editing = [h("h4", {}, "Change the site"), edit, add, remove];
   }
   return h(
     "article",
@@ -323,7 +323,7 @@ export async function render(main, _match, page, params) {
     h("h1", {}, "Smart charging"),
     section("Composite schedule (computed by WattHub from the profiles the station accepted)", tools.el),
     section("Charging profile library", libraryBox, form?.el),
-    section("Sites: a shared limit split between their running transactions", operator ? siteForm(loadSites) : null, sitesBox, h("p", { class: "muted" }, badge("live"), " The allocation follows each recomputation (transaction started or stopped, limit changed).")),
+    section("Sites: a shared limit split between their running transactions", operator ? siteForm(loadSites) : null, sitesBox, h("p", { class: "muted" }, "The allocation follows each recomputation (transaction started or stopped, limit changed).")),
   );
   await loadSites();
   if (params.get("stationId")) tools.show().catch((err) => toast(err.message, true));
