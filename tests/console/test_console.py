@@ -271,6 +271,11 @@ async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console:
     tags = {t["idTag"]: t for t in (await api.get("/id-tags")).json()}
     assert "GOOD1" not in tags and tags["FLEET2"]["status"] == "Blocked"
     assert tags["FLEET1"]["parentIdTag"] == "FLEET"
+    # Parent groups: the group's button filters the list to its members.
+    await page.click("#tag-groups >> text=FLEET (2)")
+    assert await page.input_value("#tag-search") == "FLEET"
+    rows = await page.locator("#tags tbody tr").all_inner_texts()
+    assert len(rows) == 2 and all("FLEET" in r for r in rows)
 
 
 async def test_feature_pages_render_with_live_data(console: Console) -> None:

@@ -96,6 +96,20 @@ async def test_profile_library_and_sites_edited_from_the_console(console: Consol
     await wait_text(page, "#library", "No profiles in the library")
     assert (await csms.api.get("/charging-profiles")).json() == []
 
+    # A viewer sees the same pages without any editing control (the API refuses anyway).
+    viewer = await console.page("victor")
+    await viewer.goto("/#/smart-charging")
+    await viewer.wait_for_selector("[data-site='depot'] .allocation")
+    for selector in ("#profile-form", "#site-form", "#sc-install", ".site-edit", ".site-add"):
+        assert await viewer.locator(selector).count() == 0, selector
+    refused = await viewer.evaluate(
+        """fetch('/api/v1/auth/me').then((r) => r.json()).then((me) =>
+             fetch('/api/v1/sites/depot',
+                   {method: 'DELETE', headers: {'X-CSRF-Token': me.csrfToken}}))
+           .then((r) => r.status)"""
+    )  # with a valid session and CSRF token: refused for the role
+    assert refused == 403 and (await csms.api.get("/sites/depot")).status_code == 200
+
 
 async def test_campaign_cancelled_and_station_certificates_from_the_console(
     console: Console,
