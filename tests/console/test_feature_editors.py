@@ -122,17 +122,21 @@ async def test_campaign_cancelled_and_station_certificates_from_the_console(
         "/firmware", files={"file": ("fw.bin", b"\x01" * 64)}, data={"version": "2.0"}
     )
     assert image.status_code == 201, image.text
-    campaign = await csms.api.post(
-        "/firmware-campaigns",
-        json={"firmwareId": image.json()["id"], "stations": ["CP8", "CP9"], "concurrency": 1},
-    )
-    assert campaign.status_code == 201, campaign.text
-    number = campaign.json()["id"]
-    await cp.wait_for("UpdateFirmware")
     page = await console.page("olivia")
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.goto("/#/firmware")
     await page.wait_for_selector("#live-state.on")
+    # Start the campaign from the form: one station at a time, so CP9 waits for CP8.
+    await page.select_option("#campaign-form [name=firmwareId]", str(image.json()["id"]))
+    await page.fill("#campaign-form [name=stations]", "CP8, CP9")
+    await page.fill("#campaign-form [name=name]", "spring")
+    await page.fill("#campaign-form [name=concurrency]", "1")
+    await page.click("#campaign-form button[type=submit]")
+    await wait_text(page, "#toasts", r"Campaign \d+ started")
+    [started] = (await csms.api.get("/firmware-campaigns")).json()
+    number = started["id"]
+    assert started["name"] == "spring" and started["concurrency"] == 1
+    await cp.wait_for("UpdateFirmware")
     await page.click("#campaigns summary")
     await cp.call(call.FirmwareStatusNotification(status="Downloading"))
     await wait_text(page, "#campaigns", "Downloading")  # live, and the list stays unfolded

@@ -161,7 +161,12 @@ async function firmware(main, page) {
   const images = h("div", { id: "firmware-images" });
   const campaigns = h("div", { id: "campaigns" });
   const opened = new Set(); // campaigns whose station list is unfolded stay so across live reloads
+  const fw = h("select", { name: "firmwareId", required: true });
   async function load() {
+    const imageList = await get("/firmware");
+    const chosen = fw.value; // a live reload keeps the image picked for the next campaign
+    clear(fw, imageList.map((i) => h("option", { value: i.id }, `${i.id} · ${i.filename}${i.version ? ` (${i.version})` : ""}`)));
+    if (imageList.some((i) => String(i.id) === chosen)) fw.value = chosen;
     clear(
       images,
       table(
@@ -186,7 +191,7 @@ async function firmware(main, page) {
               }
             : null,
         ].filter(Boolean),
-        await get("/firmware"),
+        imageList,
         { empty: "No image uploaded." },
       ),
     );
@@ -231,16 +236,19 @@ async function firmware(main, page) {
       await load();
     });
   });
-  const fw = h("input", { name: "firmwareId", type: "number", required: true });
   const stations = h("input", { name: "stations", required: true, placeholder: "CP1, CP2, …" });
-  const campaign = h("form", { class: "form", id: "campaign-form" }, h("label", {}, h("span", { class: "req" }, "Image id"), fw), h("label", {}, h("span", { class: "req" }, "Stations (in rollout order)"), stations), h("button", { type: "submit" }, "Start campaign"));
-  campaign.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(campaign.querySelector("button"), async () => {
-      await post("/firmware-campaigns", { firmwareId: Number(fw.value), stations: stations.value.split(",").map((x) => x.trim()).filter(Boolean) });
-      toast("Campaign started");
-      await load();
+  const name = h("input", { name: "name", maxlength: 100 });
+  const concurrency = h("input", { name: "concurrency", type: "number", min: 1, max: 1000, value: 5, required: true });
+  const campaign = h("form", { class: "form", id: "campaign-form" }, field("Image", fw, true), field("Stations (in rollout order)", stations, true), field("Name", name), field("Stations updating at once", concurrency, true), h("button", { type: "submit" }, "Start campaign"));
+  onSubmit(campaign, async () => {
+    const started = await post("/firmware-campaigns", {
+      firmwareId: Number(fw.value),
+      stations: stations.value.split(",").map((x) => x.trim()).filter(Boolean),
+      name: name.value.trim(),
+      concurrency: Number(concurrency.value),
     });
+    toast(`Campaign ${started.id} started`);
+    await load();
   });
   const operator = can("operator");
   main.append(section("Images", operator ? upload : null, images), section("Campaigns (live progress)", operator ? campaign : null, campaigns));
