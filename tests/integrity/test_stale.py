@@ -169,3 +169,36 @@ async def test_concurrent_tx_counts_only_running_transactions(csms: Csms) -> Non
     assert again.id_tag_info["status"] == "Accepted", again
     txs = await by_id(csms, "CP1")
     assert txs[lost.transaction_id]["stop_time"] is None  # not closed: only not counted
+
+
+async def test_a_stale_transaction_frees_its_share_of_a_site(csms: Csms) -> None:
+    """The simulator's case: after a restart the phantom transaction kept its share of the site
+    limit. Closed as stale, it is announced as stopped and the site shares without it."""
+    await csms.add_tag("T1")
+    await csms.add_tag("T2")
+    site = await csms.api.post(
+        "/sites", json={"id": "depot", "limit": 12, "minPerConnector": 6, "stackLevel": 7}
+    )
+    assert site.status_code == 201, site.text
+    s1 = await csms.connect("S1")
+    await s1.booted()
+    s2 = await csms.connect("S2")
+    await s2.booted()
+    for name in ("S1", "S2"):
+        assert (await csms.api.put(f"/sites/depot/stations/{name}")).status_code == 200
+    phantom = await s1.charging("T1")
+    real = await s2.charging("T2")
+
+    async def allocation() -> dict[int, float]:
+        await csms.hub.services.events.drain()
+        alloc = (await csms.api.get("/sites/depot/allocation")).json()
+        return {a["transactionId"]: a["limit"] for a in alloc["allocation"]}
+
+    assert await allocation() == {phantom: 6.0, real: 6.0}
+    # S1 restarts and lost its transaction: boot, connector 1 Available.
+    assert (await s1.boot()).status == "Accepted"
+    await s1.status(1, "Available")
+    assert await allocation() == {real: 12.0}
+    assert s2.sent("SetChargingProfile")[-1]["csChargingProfiles"]["chargingSchedule"][
+        "chargingSchedulePeriod"
+    ] == [{"startPeriod": 0, "limit": 12.0}]
