@@ -31,7 +31,7 @@ from watthub.timeutil import as_utc, parse_ts
 ROOT = Path(__file__).resolve().parents[2]
 CHARGERS = 6
 KILLS = 2
-LOAD_SECONDS = 1.2
+LOAD_SECONDS = 1.0
 
 
 def _free_port() -> int:
