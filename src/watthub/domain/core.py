@@ -132,19 +132,19 @@ async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str,
     async def store(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[Closed] | None]:
         # Inside the write, on the writer's one connection: a start committed in this very
         # batch is seen, so two identical starts in one commit group are still one transaction.
-        same, stale = await transactions_repo.start_context(conn, ctx.station_id, connector_id, key)
-        if same is not None:
-            # A redelivery: the stored transaction and the verdict it got, never a new one.
-            return same["id"], stored_id_tag_info(same), None
-        closed = await close_stale_in_write(conn, stale, "newStart")
-        # Decide inside the write so two concurrent starts with one tag see each other.
+        # Decided inside the write too, so two concurrent starts with one tag see each other.
         info, tag = await decide(conn, request, ctx.services.tags)
-        if (
-            info["status"] == "Accepted"
-            and tag is not None
-            and not tag["allow_concurrent_tx"]
-            and await transactions_repo.has_running_transaction_for_tag(conn, tag["id_tag_norm"])
-        ):
+        exclusive = (
+            info["status"] == "Accepted" and tag is not None and not tag["allow_concurrent_tx"]
+        )
+        found = await transactions_repo.start_context(
+            conn, ctx.station_id, connector_id, key, tag["id_tag_norm"] if exclusive else None
+        )
+        if found.same is not None:
+            # A redelivery: the stored transaction and the verdict it got, never a new one.
+            return found.same["id"], stored_id_tag_info(found.same), None
+        closed = await close_stale_in_write(conn, found.stale, "newStart")
+        if exclusive and found.running_elsewhere:
             info = {**info, "status": "ConcurrentTx"}
         # A transactionId is returned whatever the verdict (TC_037_3): the station may already
         # be charging offline and will stop with this id.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, not_, or_, select, update
+from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,11 +22,40 @@ from watthub.timeutil import as_utc, utcnow
 # more than running it.
 _INSERT = transactions.insert().returning(transactions.c.id)
 _GET = select(transactions).where(transactions.c.id == bindparam("transaction_id"))
-# A transaction is *running* when it is open, was Accepted, and its connector has not reported
-# Available/Preparing since it started (a charger that lost it shows the connector free; its
-# StopTransaction may still be on the way). Only running ones make a new start ConcurrentTx.
-_RUNNING_FOR_TAG = (
-    select(transactions.c.id)
+# One look-up for a StartTransaction (domain/core.py), a UNION ALL of index searches (written as
+# one WHERE with OR, SQLite scans every transaction of the station):
+# 1. a stored start with the same content: this start is a redelivery of it;
+# 2. the open transactions of the connector: stale once a new start arrives there;
+# 3. (when the tag may not charge twice) one transaction of the tag *running* elsewhere: open,
+#    Accepted, and its connector has not reported Available/Preparing since it started (a charger
+#    that lost it shows the connector free, while its StopTransaction may still be on the way).
+#    Only such a transaction makes the new start ConcurrentTx.
+# Only what the start needs (fewer result columns, less per-execution work).
+_CONTEXT_COLUMNS = [
+    transactions.c[name]
+    for name in (
+        "id",
+        "station_id",
+        "connector_id",
+        "start_key",
+        "stop_time",
+        "id_tag_status",
+        "id_tag_info",
+        "meter_start",
+        "start_time",
+    )
+]
+_SAME_START = select(*_CONTEXT_COLUMNS).where(
+    transactions.c.station_id == bindparam("station_id"),
+    transactions.c.start_key == bindparam("start_key"),
+)
+_OPEN_ON_CONNECTOR = select(*_CONTEXT_COLUMNS).where(
+    transactions.c.stop_time.is_(None),
+    transactions.c.station_id == bindparam("station_id"),
+    transactions.c.connector_id == bindparam("connector_id"),
+)
+_RUNNING_ELSEWHERE = (
+    select(*_CONTEXT_COLUMNS)
     .select_from(
         transactions.outerjoin(
             connectors,
@@ -41,31 +71,32 @@ _RUNNING_FOR_TAG = (
         transactions.c.id_tag_status == "Accepted",
         not_(
             and_(
-                connectors.c.status.is_not(None),
-                connectors.c.status.in_(("Available", "Preparing")),
+                transactions.c.station_id == bindparam("station_id"),
+                transactions.c.connector_id == bindparam("connector_id"),
+            )
+        ),
+        not_(
+            and_(
+                # Not IN (…): an IN list is re-rendered at every execution (an "expanding"
+                # parameter), which tripled the cost of this statement.
+                or_(connectors.c.status == "Available", connectors.c.status == "Preparing"),
                 connectors.c.status_at.is_not(None),
                 connectors.c.status_at > transactions.c.start_time,
             )
         ),
     )
     .limit(1)
+    .subquery("running")  # a LIMIT inside a UNION member needs its own SELECT in SQLite
 )
-# One look-up for a StartTransaction: a stored start with the same content (a redelivery) and
-# the open transactions of its connector (stale once a new start arrives there).
-_START_CONTEXT = (
-    select(transactions)
-    .where(
-        transactions.c.station_id == bindparam("station_id"),
-        or_(
-            transactions.c.start_key == bindparam("start_key"),
-            and_(
-                transactions.c.stop_time.is_(None),
-                transactions.c.connector_id == bindparam("connector_id"),
-            ),
-        ),
-    )
-    .order_by(transactions.c.id)
-)
+_START_CONTEXT = union_all(_SAME_START, _OPEN_ON_CONNECTOR)
+_START_CONTEXT_TAG = union_all(_SAME_START, _OPEN_ON_CONNECTOR, select(_RUNNING_ELSEWHERE))
+
+
+@dataclass(slots=True)
+class StartContext:
+    same: dict[str, Any] | None  # the stored start with this content
+    stale: list[dict[str, Any]]  # the other open transactions of the connector, oldest first
+    running_elsewhere: bool  # the tag runs a transaction on another connector
 
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
@@ -79,11 +110,6 @@ async def get_transaction(conn: AsyncConnection, transaction_id: int) -> dict[st
     return dict(row._mapping) if row is not None else None
 
 
-async def has_running_transaction_for_tag(conn: AsyncConnection, id_tag_norm: str) -> bool:
-    result = await conn.execute(_RUNNING_FOR_TAG, {"norm": id_tag_norm})
-    return result.first() is not None
-
-
 def start_key(connector_id: int, timestamp: datetime, meter_start: int, id_tag: str) -> str:
     """The content of a StartTransaction as one string; the timestamp normalised (UTC,
     microseconds), so a retry that formats the same instant differently is still the same."""
@@ -94,15 +120,25 @@ def start_key(connector_id: int, timestamp: datetime, meter_start: int, id_tag: 
 
 
 async def start_context(
-    conn: AsyncConnection, station_id: str, connector_id: int, key: str
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """(the stored start with this content, the other open transactions of the connector)."""
-    result = await conn.execute(
-        _START_CONTEXT, {"station_id": station_id, "start_key": key, "connector_id": connector_id}
-    )
-    rows = [dict(r._mapping) for r in result]
-    same = next((r for r in rows if r["start_key"] == key), None)
-    return same, [r for r in rows if r is not same]
+    conn: AsyncConnection, station_id: str, connector_id: int, key: str, tag_norm: str | None
+) -> StartContext:
+    """See ``_START_CONTEXT``; ``tag_norm`` None: the tag's other transactions do not matter."""
+    params = {"station_id": station_id, "start_key": key, "connector_id": connector_id}
+    if tag_norm is None:
+        result = await conn.execute(_START_CONTEXT, params)
+    else:
+        result = await conn.execute(_START_CONTEXT_TAG, {**params, "norm": tag_norm})
+    rows = {r.id: dict(r._mapping) for r in result}  # a row may match two parts
+    context = StartContext(None, [], False)
+    for row in sorted(rows.values(), key=lambda r: r["id"]):
+        here = row["station_id"] == station_id
+        if here and row["start_key"] == key:
+            context.same = row
+        elif here and row["connector_id"] == connector_id and row["stop_time"] is None:
+            context.stale.append(row)
+        else:
+            context.running_elsewhere = True
+    return context
 
 
 async def open_transactions(
