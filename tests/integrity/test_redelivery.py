@@ -5,11 +5,19 @@ answer the second exactly like the first and store nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tests.conftest import Csms
-from tests.integrity.helpers import flags, meter_row_count, stored_transactions
+from tests.integrity.helpers import WriteLock, flags, meter_row_count, stored_transactions
 from tests.protocol.raw import RawStation
+from watthub.domain import core
+from watthub.domain.context import StationContext
+from watthub.storage.tables import transactions
 from watthub.timeutil import format_ts
 
 
@@ -114,3 +122,35 @@ async def test_redelivered_start_keeps_the_verdict_of_the_first_time(csms: Csms)
     assert other[2]["transactionId"] != first[2]["transactionId"]
     assert len(await stored_transactions(csms, "CP1")) == 2
     await raw.close()
+
+
+async def test_two_identical_starts_in_one_commit_group_are_one_transaction(csms: Csms) -> None:
+    """The batched writer commits many messages at once: a start and its redelivery (e.g. over
+    a replacing connection) in the same commit group must still be one transaction."""
+    await csms.add_station("CP1")
+    await csms.add_tag("TAG1")
+    services = csms.hub.services
+    writer = services.writer
+    log = logging.LoggerAdapter(logging.getLogger("test"), {"station": "CP1"})
+    start = {"connectorId": 1, "idTag": "TAG1", "meterStart": 5, "timestamp": _ts(0)}
+
+    async with WriteLock(csms.hub.settings.database_url) as stall:
+        # A first commit group stuck on the database; both starts queue up behind it.
+        blocked = asyncio.create_task(writer.run(_touch_transactions))
+        await asyncio.sleep(0.2)
+        batches = writer.batches
+        contexts = [StationContext("CP1", services, {"id": "CP1"}, log) for _ in range(2)]
+        both = asyncio.gather(*(core.start_transaction(c, dict(start)) for c in contexts))
+        await asyncio.sleep(0.2)
+        assert writer.backlog >= 2  # both starts wait in the queue, to be drained together
+        await stall.release()
+        first, second = await both
+        await blocked
+    assert writer.batches == batches + 2  # the stuck group, then one group with both starts
+    assert first == second and first["idTagInfo"]["status"] == "Accepted"
+    assert [tx["id"] for tx in await stored_transactions(csms, "CP1")] == [first["transactionId"]]
+
+
+async def _touch_transactions(conn: AsyncConnection) -> None:
+    # Writes the table the lock holds: waits until the lock is released.
+    await conn.execute(update(transactions).where(transactions.c.id == -1).values(flags=""))
