@@ -71,7 +71,13 @@ class Charger:
             self._meter += 125
             samples = [
                 {"value": str(self._meter), "measurand": ENERGY, "unit": "Wh"},
-                {"value": "16.0", "measurand": "Current.Import", "unit": "A"},
+                # Differs from the previous message's even within one millisecond, so that equal
+                # rows in the database can only be duplicates.
+                {
+                    "value": f"{self._meter % 320 / 10:.1f}",
+                    "measurand": "Current.Import",
+                    "unit": "A",
+                },
             ]
             payload = {
                 "connectorId": 1,
