@@ -154,3 +154,25 @@ async def test_two_identical_starts_in_one_commit_group_are_one_transaction(csms
 async def _touch_transactions(conn: AsyncConnection) -> None:
     # Writes the table the lock holds: waits until the lock is released.
     await conn.execute(update(transactions).where(transactions.c.id == -1).values(flags=""))
+
+
+async def test_start_resent_during_a_database_stall_is_one_transaction(csms: Csms) -> None:
+    """The issue's stall: the database hangs longer than the charger's timeout, the charger sends
+    the start again under a new message id (queued behind the first), and when the database comes
+    back both are answered — with one transaction."""
+    await csms.add_station("CP1")
+    await csms.add_tag("TAG1")
+    raw = await RawStation.open(csms.url("CP1"))
+    await raw.boot()
+    start = {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": _ts(0)}
+    async with WriteLock(csms.hub.settings.database_url) as stall:
+        await raw.send([2, "start-1", "StartTransaction", start])
+        await raw.expect_silence(0.5)  # the charger's timeout
+        await raw.send([2, "start-2", "StartTransaction", start])
+        await stall.release()
+        answers = {frame[1]: frame for frame in [await raw.recv(), await raw.recv()]}
+    first, second = answers["start-1"], answers["start-2"]
+    assert first[0] == second[0] == 3 and first[2] == second[2], answers
+    assert first[2]["idTagInfo"]["status"] == "Accepted"
+    assert len(await stored_transactions(csms, "CP1")) == 1
+    await raw.close()
