@@ -128,11 +128,17 @@ async def status_after_boot(ctx: StationContext, connector_id: int, status: str)
         return
     station_id = ctx.station_id
 
-    async def op(conn: AsyncConnection) -> list[Closed]:
+    async def stale(conn: AsyncConnection) -> list[dict[str, Any]]:
         txs = await transactions_repo.open_transactions(conn, station_id, connector_id)
-        before = [tx for tx in txs if (as_utc(tx["created_at"]) or booted_at) < booted_at]
-        return await close_stale_in_write(conn, before, "boot")
+        return [tx for tx in txs if (as_utc(tx["created_at"]) or booted_at) < booted_at]
 
+    async def op(conn: AsyncConnection) -> list[Closed]:
+        return await close_stale_in_write(conn, await stale(conn), "boot")
+
+    # Usually there is nothing to close: a read (no writer round trip for every connector of
+    # every boot); the write checks again, in case it was stopped meanwhile.
+    if not await ctx.services.read(stale):
+        return
     closed = await ctx.services.writer.run(op)
     for c in closed:
         ctx.log.warning(
