@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from watthub import __version__
+from watthub.api.present import camel
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -35,6 +36,24 @@ ROUTE_MODULES = [
 ]
 
 
+def _problem(err: Any) -> str:
+    where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+    name = str(err["loc"][-1]) if err["loc"] else ""
+    if err["type"] == "extra_forbidden" and "_" in name:
+        # The usual mistake of a client written for the old snake_case fields: say the new name.
+        return f"{where}: unknown field (fields are camelCase: {camel(name)})"
+    return f"{where}: {err['msg']}"
+
+
+async def camel_case_query(request: Request) -> None:
+    """An old client's ``?station_id=`` would otherwise be ignored silently (and, on a list,
+    return everything unfiltered): refuse it and name the camelCase parameter instead."""
+    snake = [name for name in request.query_params if "_" in name]
+    if snake:
+        hints = ", ".join(f"{name} → {camel(name)}" for name in snake)
+        raise HTTPException(422, f"Query parameters are camelCase: {hints}")
+
+
 def create_api(hub: WattHub) -> FastAPI:
     app = FastAPI(
         title="WattHub operator API",
@@ -49,10 +68,7 @@ def create_api(hub: WattHub) -> FastAPI:
     async def readable_validation_error(
         _request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = [_problem(err) for err in exc.errors()]
         return JSONResponse(
             status_code=422,
             # jsonable_encoder: a model validator's error context holds the exception object.
@@ -63,7 +79,8 @@ def create_api(hub: WattHub) -> FastAPI:
         module = importlib.import_module(name)
         router = getattr(module, "router", None)
         if router is not None:
-            app.include_router(router, prefix="/api/v1")
+            # Only the operator API: the file routes for stations are not ours to restyle.
+            app.include_router(router, prefix="/api/v1", dependencies=[Depends(camel_case_query)])
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)

@@ -29,9 +29,15 @@ public_router = APIRouter(tags=["files (for stations, no token)"])
 _CHUNK = 1024 * 1024
 
 
-@public_router.api_route(
+# GET and HEAD as two operations: one route with both methods would give OpenAPI one operationId
+# twice (operationIds must be unique; tests/api/test_api_style.py).
+@public_router.head(
     "/files/firmware/{token}/{filename}",
-    methods=["GET", "HEAD"],
+    summary="Size and checksum of a firmware image",
+    operation_id="head_firmware_file",
+)
+@public_router.get(
+    "/files/firmware/{token}/{filename}",
     summary="Download a firmware image (the URL UpdateFirmware sends)",
 )
 async def firmware_file(token: str, filename: str, hub: Any = Depends(get_hub)) -> FileResponse:

@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain.firmware_campaigns import cancel_campaign
 from watthub.files import store
@@ -26,7 +27,7 @@ router = APIRouter(tags=["firmware"], dependencies=[Depends(require_token)])
 # -- commands -------------------------------------------------------------------------------
 
 
-class UpdateFirmware(BaseModel):
+class UpdateFirmware(ApiModel):
     location: str | None = Field(None, description="URL the station downloads the image from")
     firmwareId: int | None = Field(
         None, description="An image uploaded to WattHub (POST /firmware); its URL is the location"
@@ -42,7 +43,7 @@ class UpdateFirmware(BaseModel):
         return self
 
 
-class GetDiagnostics(BaseModel):
+class GetDiagnostics(ApiModel):
     location: str | None = Field(
         None, description="Where the station uploads; default: WattHub's own upload location"
     )
@@ -157,7 +158,7 @@ async def _station_or_404(hub: Any, station_id: str) -> dict[str, Any]:
 def _current(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {"status": event["status"], "at": present.row(event)["received_at"]}  # type: ignore[index]
+    return {"status": event["status"], "at": present.row(event)["receivedAt"]}  # type: ignore[index]
 
 
 @router.get(
@@ -197,7 +198,7 @@ async def station_diagnostics(station_id: str, hub: Any = Depends(get_hub)) -> d
     request_views = []
     for r in requests:
         view = present.row(r) or {}
-        view.pop("ftp_password", None)  # it is in the location; not repeated
+        view.pop("ftpPassword", None)  # it is in the location; not repeated
         view["answered"] = bool(r["answered"])
         request_views.append(view)
     return {
@@ -229,7 +230,7 @@ async def download_diagnostics(
 # -- campaigns ------------------------------------------------------------------------------
 
 
-class CampaignCreate(BaseModel):
+class CampaignCreate(ApiModel):
     name: str = Field("", max_length=100)
     firmwareId: int | None = None
     location: str | None = None

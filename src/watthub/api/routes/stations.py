@@ -6,11 +6,12 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.present import ApiModel
 from watthub.security.passwords import (
     generate_authorization_key,
     hash_password,
@@ -24,7 +25,7 @@ BootPolicy = Literal["Accepted", "Pending", "Rejected"]
 ValidationPolicy = Literal["strict", "lenient"]
 
 
-class StationCreate(BaseModel):
+class StationCreate(ApiModel):
     id: str = Field(min_length=1, max_length=255, pattern=r"^[^/]+$", description="chargePointId")
     description: str = ""
     password: str | None = Field(None, min_length=8, max_length=40)
@@ -36,14 +37,14 @@ class StationCreate(BaseModel):
     )
 
 
-class StationUpdate(BaseModel):
+class StationUpdate(ApiModel):
     description: str | None = None
     bootPolicy: BootPolicy | None = None
     heartbeatInterval: int | None = Field(None, gt=0)
     validationPolicy: ValidationPolicy | None = None
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(ApiModel):
     password: str | None = Field(
         None, min_length=8, max_length=40, description="Omit to let WattHub generate one"
     )
