@@ -9,12 +9,14 @@ import socket
 import ssl
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.config import Settings
+from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.invalidation import ID_TAGS, Invalidation
@@ -26,9 +28,10 @@ from watthub.gateway import LocalGateway
 from watthub.ocppj import schemas
 from watthub.server.registry import SessionRegistry
 from watthub.server.ws_server import OcppServer
-from watthub.storage import db, messages_repo
+from watthub.storage import db, messages_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
+from watthub.timeutil import utcnow
 
 log = logging.getLogger("watthub")
 
@@ -61,6 +64,8 @@ class WattHub:
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
+    # The generated password of the first admin account, until describe() hands it out once.
+    _initial_admin_password: str | None = field(init=False, default=None, repr=False)
 
     async def start(
         self,
@@ -99,6 +104,8 @@ class WattHub:
         self.services.invalidation = Invalidation()
         self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
+        if s.initial_admin:
+            self._initial_admin_password = await ensure_initial_admin(self.services)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:
             job = await startup(self.services)
@@ -171,6 +178,9 @@ class WattHub:
                         log.info(
                             "message log: removed %d entries older than %d days", removed, days
                         )
+                    # Console sessions past their idle or absolute end (docs/security.md).
+                    idle = timedelta(seconds=self.settings.session_idle_timeout)
+                    await users_repo.purge_expired_sessions(conn, utcnow() - idle)
 
                 self.services.writer.post(op)
             except Exception:
@@ -199,14 +209,20 @@ class WattHub:
         await self.services.engine.dispose()
 
     def describe(self) -> dict[str, Any]:
+        """Addresses for the start banner. The first call after WattHub created the first
+        admin account also carries its password (``initial_admin``); later calls do not."""
         s = self.settings
+        password, self._initial_admin_password = self._initial_admin_password, None
+        initial = {"username": INITIAL_ADMIN, "password": password} if password else None
         return {
+            "initial_admin": initial,
             "ocpp_url": s.ocpp_url() if s.plain_listener else None,
             "ocpp_tls_url": (
                 f"wss://{s.public_name()}:{s.tls_port}{s.ocpp_path.rstrip('/')}/{{stationId}}"
                 if s.tls_port is not None
                 else None
             ),
+            "console_url": s.api_url().removesuffix("api/v1"),
             "api_url": s.api_url(),
             "docs_url": s.api_url().removesuffix("/api/v1") + "/docs",
             **files_runtime.describe(self),

@@ -48,7 +48,9 @@ async def test_operator_closes_a_lost_transaction(csms: Csms) -> None:
     assert view["active"] is False and view["stopReason"] == "Other"
     assert view["meterStop"] == 640 and view["energyWh"] == 540 and view["stopTime"] == reading
     # The reason is one flag: the separator (comma) and control characters cannot break it.
-    assert view["flags"] == "operatorClosed,closeReason=Charger swapped; session lost"
+    assert (
+        view["flags"] == "operatorClosed,closeReason=Charger swapped; session lost,closedBy=tests"
+    )
     # The answer the charger got is shown; the internal idempotency keys are not.
     assert view["idTagInfo"] == {"status": "Accepted"} and "startKey" not in view
     shown = (await csms.api.get(f"/transactions/{tx}")).json()
@@ -65,6 +67,10 @@ async def test_operator_closes_a_lost_transaction(csms: Csms) -> None:
     ]
     again = await csms.api.post(f"/transactions/{tx}/close", json={"reason": "twice"})
     assert again.status_code == 409 and "already stopped" in again.json()["detail"]
+    # Who did what is in the audit trail, the refused second attempt too.
+    trail = (await csms.api.get("/audit", params={"stationId": "CP1"})).json()
+    closes = [e for e in trail if e["action"] == "CloseTransaction"]
+    assert [(e["actor"], e["result"]) for e in closes] == [("tests", "refused"), ("tests", "ok")]
     # A tag whose transaction was closed may start again (no ConcurrentTx).
     assert (await cp.start_transaction("TAG1", 1)).id_tag_info["status"] == "Accepted"
 
@@ -84,7 +90,7 @@ async def test_cli_transaction_close_and_show(csms: Csms) -> None:
     assert result.exit_code == 0, result.output
     closed = json.loads(result.output)
     assert closed["id"] == tx and closed["meterStop"] == 7 and closed["active"] is False
-    assert "closeReason=lost on reboot" in closed["flags"]
+    assert "closeReason=lost on reboot" in closed["flags"].split(",")
     shown = await _cli(csms, "transaction", "show", str(tx))
     assert shown.exit_code == 0 and json.loads(shown.output)["stopReason"] == "Other"
     twice = await _cli(csms, "transaction", "close", str(tx), "--reason", "again")

@@ -1,4 +1,4 @@
-"""`watthub db upgrade` to the head revision on a fresh SQLite file, and the `watthub ca` commands
+"""`watthub db upgrade` to revision 0401 on a fresh SQLite file, and the `watthub ca` commands
 producing a PKI the TLS listener accepts."""
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ def _ok(args: list[str]) -> str:
 
 
 def test_db_upgrade_fresh_sqlite_and_set_profile(env: Path) -> None:
-    # The head revision, whichever it is now (migrations after 0401 keep coming).
-    head = head_revision(f"sqlite+aiosqlite:///{env / 'w.db'}")
-    assert f"at revision {head}" in _ok(["db", "upgrade"])
+    # The head moves with every migration; the point is that the fresh database reaches it.
+    assert f"at revision {head_revision('sqlite://')}" in _ok(["db", "upgrade"])
     _ok(["station", "add", "CP1"])
     _ok(["station", "add", "CP2", "--password", "a-password-123"])
     db = sqlite3.connect(env / "w.db")

@@ -11,15 +11,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from watthub import __version__
+from watthub.api.authn import authenticator
+from watthub.api.deps import require_role
+from watthub.api.guard import AuthGuard, RouteTable
 from watthub.api.present import camel
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
 
-# One module per resource or feature; each exposes ``router`` (mounted under /api/v1, bearer
-# token) and may expose ``public_router`` (mounted at the root, no token: what stations fetch).
+# One module per resource or feature; each exposes ``router`` (mounted under /api/v1) and may
+# expose ``public_router`` (mounted at the root, no authentication: what stations fetch).
+# ``router`` needs a user or token with a role: ``ROLES = (read, write)`` in the module,
+# default DEFAULT_ROLES (reads for viewers, changes for operators); ``ROLES = None`` leaves the
+# routes public unless a route declares ``require_role`` itself (health, login).
 ROUTE_MODULES = [
     "watthub.api.routes.health",
+    "watthub.api.routes.auth",
     "watthub.api.routes.stations",
     "watthub.api.routes.id_tags",
     "watthub.api.routes.transactions",
@@ -33,7 +40,11 @@ ROUTE_MODULES = [
     "watthub.api.routes.firmware",
     "watthub.api.routes.files",
     "watthub.api.routes.security",
+    "watthub.api.routes.users",
+    "watthub.api.routes.audit",
+    "watthub.api.routes.console",
 ]
+DEFAULT_ROLES = ("viewer", "operator")
 
 
 def _problem(err: Any) -> str:
@@ -62,7 +73,11 @@ def create_api(hub: WattHub) -> FastAPI:
         "and every command a central system can send.",
     )
     app.state.hub = hub
-    app.state.token_cache = {}
+    if getattr(hub, "services", None) is not None:
+        authenticator(app)  # subscribes to invalidations now (without a started hub: on first use)
+    # Authenticates and caps bodies from the headers, before FastAPI reads a byte (guard.py).
+    app.add_middleware(AuthGuard)
+    app.state.guard_routes = guarded = RouteTable()
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(
@@ -79,9 +94,19 @@ def create_api(hub: WattHub) -> FastAPI:
         module = importlib.import_module(name)
         router = getattr(module, "router", None)
         if router is not None:
+            roles = getattr(module, "ROLES", DEFAULT_ROLES)
+            requirement = None if roles is None else require_role(roles[1], roles[0])
+            dependencies = [] if requirement is None else [Depends(requirement)]
             # Only the operator API: the file routes for stations are not ours to restyle.
-            app.include_router(router, prefix="/api/v1", dependencies=[Depends(camel_case_query)])
+            dependencies.append(Depends(camel_case_query))
+            app.include_router(router, prefix="/api/v1", dependencies=dependencies)
+            guarded.add(router.routes, "/api/v1", requirement)
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
+            guarded.add(public.routes, "", None)
+    # The operator console: static pages at / (after the API, so /api and /docs win).
+    from watthub.console import mount
+
+    mount(app)
     return app

@@ -103,6 +103,14 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
     writer = ctx.services.writer
     upsert = stations_repo.current_status_upsert(ctx.services.engine.dialect.name)
     await asyncio.gather(writer.insert(status_history, [history]), writer.insert(upsert, [current]))
+    ctx.services.events.emit(
+        events.STATUS_CHANGED,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        status=p["status"],
+        error_code=p["errorCode"],
+        timestamp=p.get("timestamp"),
+    )
     if ctx.booted_at is not None:
         await status_after_boot(ctx, p["connectorId"], p["status"])
     if p["errorCode"] != "NoError":
@@ -273,6 +281,14 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
     # Rows of all MeterValues in a batch go to the database as one statement.
     statement = transactions_repo.meter_values_insert(ctx.services.engine.dialect.name)
     await ctx.services.writer.insert(statement, clip_rows(meter_values_table, rows))
+    # The station's own (already parsed, JSON-shaped) list: no work on the hot path.
+    ctx.services.events.emit(
+        events.METER_VALUES,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        transaction_id=p.get("transactionId"),
+        meter_value=p["meterValue"],
+    )
     return {}
 
 

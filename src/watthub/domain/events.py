@@ -21,6 +21,14 @@ TRANSACTION_STALE_CLOSED = "transaction_stale_closed"
 STATION_BOOTED = "station_booted"
 STATION_CONNECTED = "station_connected"
 STATION_DISCONNECTED = "station_disconnected"
+# Fed to the console's live feed (api/live_feed.py); data keys stay snake_case.
+STATUS_CHANGED = "status_changed"  # station_id, connector_id, status, error_code, timestamp
+METER_VALUES = "meter_values"  # station_id, connector_id, transaction_id, meter_value (OCPP list)
+SECURITY_EVENT = "security_event"  # station_id, type, critical, tech_info, timestamp
+FIRMWARE_STATUS = "firmware_status"  # station_id, kind ("firmware"/"diagnostics"), status
+# An operator (user or token) sent a command: actor, actor_kind, station_id, action, result,
+# answer (summary, secrets redacted), at (ISO time). domain/audit.py
+COMMAND_SENT = "command_sent"
 # Event data are JSON-serialisable keyword arguments only (str, int, float, bool, None, lists,
 # dicts; timestamps as ISO strings), so that a cluster can carry them between nodes.
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.domain import events
+from watthub.domain import audit, events
+from watthub.domain.actor import current_actor
 from watthub.domain.context import Services, StationContext
 from watthub.storage import transactions_repo
 from watthub.timeutil import as_utc, format_ts
@@ -35,6 +36,8 @@ FLAG_STOP_AFTER_CLOSE = "stopAfterClose"
 # Connector states that say no transaction runs there (OCPP 1.6 §4.9).
 FREE_STATES = frozenset(("Available", "Preparing"))
 REASON_MAX = 200
+# The operator action in the audit trail (not an OCPP command: nothing goes to the station).
+AUDIT_ACTION = "CloseTransaction"
 
 
 @dataclass(slots=True)
@@ -160,8 +163,13 @@ def clean_reason(reason: str) -> str:
 async def close_by_operator(
     services: Services, transaction_id: int, reason: str
 ) -> tuple[str, dict[str, Any] | None]:
-    """("closed" | "unknown" | "already_stopped", the transaction afterwards)."""
+    """("closed" | "unknown" | "already_stopped", the transaction afterwards). Who closed it
+    (the API's user or token) goes into the flags and the audit trail."""
     text = clean_reason(reason)
+    actor = current_actor.get()
+    flags = (FLAG_OPERATOR, f"closeReason={text}")
+    if actor is not None:
+        flags += (f"closedBy={clean_reason(actor.name)}",)
 
     async def op(conn: AsyncConnection) -> tuple[str, Closed | None, dict[str, Any] | None]:
         tx = await transactions_repo.get_transaction(conn, transaction_id)
@@ -169,11 +177,15 @@ async def close_by_operator(
             return "unknown", None, None
         if tx["stop_time"] is not None:
             return "already_stopped", None, tx
-        flags = (FLAG_OPERATOR, f"closeReason={text}")
         closed = await close_in_write(conn, tx, "operator", flags)
         return "closed", closed, await transactions_repo.get_transaction(conn, transaction_id)
 
     outcome, closed, tx = await services.writer.run(op)
     if closed is not None:
         announce(services, [closed])
+    if actor is not None and tx is not None:
+        result = "ok" if closed is not None else "refused"
+        answer = {"meterStop": tx["meter_stop"], "stopReason": tx["stop_reason"]}
+        payload = {"transactionId": transaction_id, "reason": text}
+        await audit.record(services, actor, tx["station_id"], AUDIT_ACTION, payload, result, answer)
     return outcome, tx

@@ -18,13 +18,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from watthub.api.deps import get_hub
+from watthub.api.deps import get_hub, upload_body
 from watthub.files import store
 from watthub.files.runtime import UPLOAD_WINDOW, FirmwareRuntime, runtime
 from watthub.storage import firmware_repo
 from watthub.timeutil import as_utc, utcnow
 
-public_router = APIRouter(tags=["files (for stations, no token)"])
+# Uploads may be as large as max_upload_bytes (api/guard.py caps every other body smaller).
+public_router = APIRouter(
+    tags=["files (for stations, no token)"], dependencies=[Depends(upload_body)]
+)
 
 _CHUNK = 1024 * 1024
 

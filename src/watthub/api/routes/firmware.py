@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
-from watthub.api.deps import get_hub, require_token
+from watthub.api.deps import get_hub, require_token, upload_body
 from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain.firmware_campaigns import cancel_campaign
@@ -72,7 +72,12 @@ def _image_view(hub: Any, image: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("/firmware", status_code=201, summary="Upload a firmware image (multipart)")
+@router.post(
+    "/firmware",
+    status_code=201,
+    summary="Upload a firmware image (multipart)",
+    dependencies=[Depends(upload_body)],
+)
 async def upload_firmware(
     file: UploadFile = File(..., description="The image"),
     version: str | None = Form(None, max_length=50, description="Version it installs"),
