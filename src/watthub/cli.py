@@ -58,13 +58,33 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.option("--migrate/--no-migrate", default=None, help="Migrate the database first")
+@click.option(
+    "--workers",
+    default="1",
+    show_default=True,
+    help="Processes on the same ports (SO_REUSEPORT); 'auto' = one per core. More than one "
+    "needs PostgreSQL and WATTHUB_REDIS_URL (docs/cluster.md)",
+)
 @click.pass_context
-def serve(ctx: click.Context, migrate: bool | None) -> None:
+def serve(ctx: click.Context, migrate: bool | None, workers: str) -> None:
     """Run the OCPP endpoint and the operator API."""
+    from watthub.cluster.workers import WorkersRefused, check, supervise, worker_count
+
     settings = _settings(ctx)
     if migrate is not None:
         settings.auto_migrate = migrate
     setup_logging(settings.log_level, settings.log_json)
+    try:
+        count = worker_count(workers)
+        check(settings, count)
+    except WorkersRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    if count > 1:
+        click.echo(
+            f"WattHub: starting {count} workers on OCPP port {settings.ocpp_port} and "
+            f"API port {settings.api_port}"
+        )
+        sys.exit(supervise(settings, count, os.environ.get("WATTHUB_CONFIG")))
     try:
         import uvloop
 
@@ -75,12 +95,12 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from watthub.app import NotMigrated, WattHub
+    from watthub.app import ClusterNeedsPostgres, NotMigrated, WattHub
 
     hub = WattHub(settings)
     try:
         await hub.start()
-    except NotMigrated as exc:
+    except (NotMigrated, ClusterNeedsPostgres) as exc:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()
     click.echo(f"WattHub {__import__('watthub').__version__} is running")
@@ -93,6 +113,8 @@ async def _serve(settings: Settings) -> None:
     if info.get("ftp_url"):
         click.echo(f"  FTP receiver  : {info['ftp_url']}")
     click.echo(f"  Database      : {info['database']}")
+    if info.get("cluster"):
+        click.echo(f"  Cluster       : {info['cluster']}")
     if info.get("initial_admin"):
         admin = info["initial_admin"]
         click.echo(

@@ -17,6 +17,7 @@ from watthub.storage.writer import BatchWriter
 if TYPE_CHECKING:
     from watthub.domain.events import EventBus
     from watthub.domain.invalidation import Invalidation
+    from watthub.domain.leases import Leases
     from watthub.domain.tag_cache import TagCache
 
 
@@ -36,6 +37,8 @@ class Services:
     features: dict[str, Any] = field(default_factory=dict)
     # Cache invalidation across processes (domain/invalidation.py); set by WattHub.start.
     invalidation: Invalidation = field(default=None)  # type: ignore[assignment]
+    # Once-only work across nodes (domain/leases.py); set by WattHub.start.
+    leases: Leases = field(default=None)  # type: ignore[assignment]
 
 
 @dataclass

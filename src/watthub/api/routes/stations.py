@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
 from watthub.api.present import ApiModel
+from watthub.domain.invalidation import STATIONS
 from watthub.security.passwords import (
     generate_authorization_key,
     hash_password,
@@ -56,10 +57,12 @@ class PasswordChange(ApiModel):
     )
 
 
-def _station_view(hub: Any, station: dict[str, Any], connectors: list[dict[str, Any]]) -> dict:
+def _station_view(
+    station: dict[str, Any], connectors: list[dict[str, Any]], connected: set[str]
+) -> dict:
     out = present.row(station) or {}
     out["hasPassword"] = bool(station.get("password_hash"))
-    out["connected"] = hub.services.gateway.is_connected(station["id"])
+    out["connected"] = station["id"] in connected
     out["connectors"] = present.rows(connectors)
     return out
 
@@ -93,7 +96,8 @@ async def list_stations(
         )
         connectors = await console_repo.connectors_of(conn, [s["id"] for s in stations])
     response.headers["X-Total-Count"] = str(total)
-    return [_station_view(hub, s, connectors[s["id"]]) for s in stations]
+    connected = await hub.services.gateway.connected_among([s["id"] for s in stations])
+    return [_station_view(s, connectors[s["id"]], connected) for s in stations]
 
 
 @router.post("/stations", status_code=201, summary="Register a station")
@@ -121,7 +125,7 @@ async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> di
             )
     except IntegrityError as exc:
         raise HTTPException(409, f"Station {body.id} already exists") from exc
-    return _station_view(hub, station, [])
+    return _station_view(station, [], set())
 
 
 @router.get("/stations/{station_id}", summary="One station: boot info, state, connectors")
@@ -129,7 +133,8 @@ async def get_station(station_id: str, hub: Any = Depends(get_hub)) -> dict[str,
     station = await _get_or_404(hub, station_id)
     async with hub.services.engine.connect() as conn:
         connectors = await stations_repo.list_connectors(conn, station_id)
-    return _station_view(hub, station, connectors)
+    connected = await hub.services.gateway.connected_among([station_id])
+    return _station_view(station, connectors, connected)
 
 
 @router.patch("/stations/{station_id}", summary="Change a station's settings")
@@ -153,6 +158,8 @@ async def update_station(
         session = hub.registry.get(station_id)
         if session is not None:
             session.ctx.station.update(values)
+        # The node holding the station (maybe another one) reloads its settings.
+        hub.services.invalidation.publish(STATIONS, station_id)
     return await get_station(station_id, hub)
 
 
