@@ -296,6 +296,11 @@ class WattHub:
         for job in self._jobs:
             job.cancel()
         for job in self._jobs:
+            # Cancel again if a library swallowed the first cancellation (redis-py can, when it
+            # lands inside a command); otherwise stop would wait for the job's next wake-up.
+            while not job.done():
+                await asyncio.wait({job}, timeout=1.0)
+                job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         await files_runtime.stop(self)

@@ -146,3 +146,39 @@ async def test_each_node_answers_under_its_own_name(cluster: Cluster, node: str)
     async with cluster.api(node) as api:
         health = (await api.get("/health")).json()
     assert health["node"] == node
+
+
+async def test_site_allocation_one_decision_at_a_time(cluster: Cluster) -> None:
+    """Two stations of one site on different nodes start charging at once: each node
+    rebalances the site (its own station's event), the site lease serialises the decisions,
+    and the limits the stations hold never add up to more than the site's."""
+    received: list[tuple[float, int, float]] = []  # (time, transactionId, limit), both stations
+
+    def record(payload: dict[str, Any]) -> dict[str, Any]:
+        profile = payload["csChargingProfiles"]
+        limit = profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+        received.append((time.monotonic(), profile.get("transactionId", 0), float(limit)))
+        return {"status": "Accepted"}
+
+    one = await cluster.station("X-SITE-1", "A")
+    two = await cluster.station("X-SITE-2", "B")
+    for cp in (one, two):
+        cp.answers["SetChargingProfile"] = record
+    async with cluster.api("C") as c:
+        assert (await c.post("/sites", json={"id": "S-CL", "limit": 32})).status_code == 201
+        for station_id in ("X-SITE-1", "X-SITE-2"):
+            response = await c.put(f"/sites/S-CL/stations/{station_id}")
+            assert response.status_code == 200, response.text
+        tag = {"status": "Accepted", "allowConcurrentTx": True}
+        assert (await c.put("/id-tags/SITE", json=tag)).status_code == 200
+        await asyncio.gather(one.charging("SITE"), two.charging("SITE"))
+
+        async def limits() -> list[float]:
+            allocation = (await c.get("/sites/S-CL/allocation")).json()
+            return sorted(float(a["limit"]) for a in allocation["allocation"])
+
+        assert await eventually(limits, lambda v: v == [16.0, 16.0], timeout=10) == [16.0, 16.0]
+    held: dict[int, float] = {}
+    for _at, tx, limit in sorted(received):
+        held[tx] = limit
+        assert sum(held.values()) <= 32.0, received

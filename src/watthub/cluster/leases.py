@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
-from watthub.cluster.node import ClusterNode
+from watthub.cluster.node import ClusterNode, unless_cancelled
 from watthub.domain.leases import LocalLeases
 
 log = logging.getLogger("watthub.cluster")
@@ -76,6 +76,7 @@ class RedisLeases:
                     if await self._try(name, token, ttl):
                         break
                 except (RedisError, OSError) as exc:
+                    unless_cancelled()
                     log.warning("lease %s: Redis unreachable (%s), locking on this node", name, exc)
                     yield
                     return
@@ -95,6 +96,7 @@ class RedisLeases:
             try:
                 mine = await self._try(name, token, ttl)
             except (RedisError, OSError):
+                unless_cancelled()
                 yield local_ok
                 return
             if not mine:
@@ -107,4 +109,5 @@ class RedisLeases:
         try:
             return await self._try(name, uuid.uuid4().hex, seconds)
         except (RedisError, OSError):
+            unless_cancelled()
             return local_ok and await self._local.claim_period(name, seconds)

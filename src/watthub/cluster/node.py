@@ -44,6 +44,14 @@ RECONNECT_DELAY = 0.5
 Handler = Callable[[dict[str, Any]], None]
 
 
+def unless_cancelled() -> None:
+    """Call first in an ``except (RedisError, OSError)``: a task cancelled inside a Redis call
+    can surface as TimeoutError (an OSError); it must stop, not take the "Redis down" path."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -132,6 +140,7 @@ class ClusterNode:
                 await self.redis.publish(channel, body)
                 self.redis_ok = True
             except (RedisError, OSError) as exc:
+                unless_cancelled()
                 # Lost while Redis is down, and so is the backlog: live notifications delivered
                 # late would mislead; the other nodes drop their caches when they reconnect.
                 self.dropped += 1 + self._outbox.qsize()
@@ -214,6 +223,7 @@ class ClusterNode:
             await self.redis.ping()
             ok = True
         except (RedisError, OSError):
+            unless_cancelled()
             ok = False
         return {
             "mode": "cluster",

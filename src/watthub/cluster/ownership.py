@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from watthub.cluster.leases import RELEASE_IF_MINE
-from watthub.cluster.node import ClusterNode
+from watthub.cluster.node import ClusterNode, unless_cancelled
 
 if TYPE_CHECKING:
     from watthub.server.session import StationSession
@@ -86,6 +86,7 @@ class Ownership:
                 self.key(station_id), value, px=self._lease_ms(), get=True
             )
         except (RedisError, OSError) as exc:
+            unless_cancelled()
             log.warning("[%s] could not record the claim in Redis (%s)", station_id, exc)
             return
         if previous is None:
@@ -107,6 +108,7 @@ class Ownership:
         try:
             await self._release(keys=[self.key(station_id)], args=[claim[0]])
         except (RedisError, OSError) as exc:
+            unless_cancelled()
             log.info("[%s] claim not released (%s); it expires with its lease", station_id, exc)
 
     def _on_close(self, message: dict[str, Any]) -> None:
@@ -151,6 +153,7 @@ class Ownership:
             try:
                 await self.renew()
             except (RedisError, OSError) as exc:
+                unless_cancelled()
                 log.debug("claim renewal failed: %s", exc)
 
     async def renew(self) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from watthub.cluster.node import ClusterNode
+from watthub.cluster.node import ClusterNode, unless_cancelled
 from watthub.cluster.ownership import Ownership
 from watthub.gateway import (
     ClusterUnavailable,
@@ -80,6 +80,7 @@ class ClusterGateway:
         try:
             return await self.ownership.owner(station_id) is not None
         except (RedisError, OSError) as exc:
+            unless_cancelled()
             raise _unavailable(station_id, exc) from exc
 
     async def connected_among(self, station_ids: list[str]) -> set[str]:
@@ -87,6 +88,7 @@ class ClusterGateway:
         try:
             return here | set(await self.ownership.owners(station_ids))
         except (RedisError, OSError):
+            unless_cancelled()
             return here
 
     async def call(
@@ -127,6 +129,7 @@ class ClusterGateway:
         try:
             owner = await self.ownership.owner(station_id)
         except (RedisError, OSError) as exc:
+            unless_cancelled()
             raise _unavailable(station_id, exc) from exc
         if owner is None or owner == self.node.name:
             # Ours per Redis but not in the registry: it just disconnected.
@@ -140,6 +143,7 @@ class ClusterGateway:
                     owner, {**message, "id": request_id, "from": self.node.name}
                 )
             except (RedisError, OSError) as exc:
+                unless_cancelled()
                 raise _unavailable(station_id, exc) from exc
             if receivers == 0:
                 # The owner's lease has not run out yet, but the node is gone.

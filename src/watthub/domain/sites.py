@@ -149,6 +149,9 @@ async def rebalance(
                 if tx not in done and running[tx]["station_id"] == refresh_station:
                     ok = await _send(services, site, running[tx], current[tx])
                     sent.append({"transactionId": tx, "limit": current[tx], "accepted": ok})
+        if sent or gone:
+            # The console shows the allocation per transaction live (api/live_feed.py).
+            services.events.emit(events.SITE_ALLOCATION, site_id=site_id, sent=sent)
         return {"site": site_id, "sent": sent}
 
 

@@ -231,16 +231,17 @@ class OcppServer:
         if previous is not None:
             log.info("[%s] new connection replaces the previous one", station_id)
             await previous.close("replaced by a new connection")
-        if self.observer is not None:
-            # Before the connected event: commands from other nodes find it from now on, and
-            # an older connection on another node is closed (the newer one wins).
-            await self.observer.station_connected(session)
         peer = ws.remote_address[0] if ws.remote_address else "?"
         log.info("[%s] connected from %s", station_id, peer)
         self._mark_connected(station_id, True)
         self.services.metrics.connections += 1
+        # Emitted before any await, as on one node: local listeners see the connection at once.
         self.services.events.emit(events.STATION_CONNECTED, station_id=station_id)
         try:
+            if self.observer is not None:
+                # Before reading the first frame: commands from other nodes find the station
+                # from now on, and an older connection on another node is closed.
+                await self.observer.station_connected(session)
             await session.run()
         finally:
             self.registry.remove(session)

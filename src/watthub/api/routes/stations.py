@@ -79,20 +79,21 @@ async def _get_or_404(hub: Any, station_id: str) -> dict[str, Any]:
     "/stations",
     summary="Stations with connection state and connectors (filtered and paged in the database)",
     description="`q` searches id, description, vendor and model; `state` is one of online, "
-    "offline, faulted, charging, available. The header `X-Total-Count` gives the number of "
+    "offline, faulted, charging, available; `securityProfile` 0–3. The header `X-Total-Count` gives the number of "
     "matching stations.",
 )
 async def list_stations(
     response: Response,
     q: str | None = Query(None, max_length=255),
     state: Literal["online", "offline", "faulted", "charging", "available"] | None = None,
+    security_profile: int | None = Query(None, ge=0, le=3, alias="securityProfile"),
     limit: int = Query(100000, ge=1, le=100000),
     offset: int = Query(0, ge=0),
     hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
     async with hub.services.engine.connect() as conn:
         stations, total = await console_repo.page_stations(
-            conn, q=q, state=state, limit=limit, offset=offset
+            conn, q=q, state=state, limit=limit, offset=offset, security_profile=security_profile
         )
         connectors = await console_repo.connectors_of(conn, [s["id"] for s in stations])
     response.headers["X-Total-Count"] = str(total)
