@@ -19,15 +19,19 @@ from watthub.config import Settings
 from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
-from watthub.domain.invalidation import ID_TAGS, STATIONS, Invalidation
+from watthub.domain.invalidation import ID_TAGS, STATION_CREDENTIALS, STATIONS, Invalidation
 from watthub.domain.leases import LocalLeases
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
 from watthub.files import runtime as files_runtime
 from watthub.gateway import LocalGateway
+from watthub.observability import collect
+from watthub.observability.health import Health, database_check, task_check
 from watthub.ocppj import schemas
+from watthub.server.credentials import CredentialGuard
 from watthub.server.registry import SessionRegistry
+from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
 from watthub.storage import db, messages_repo, stations_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
@@ -75,6 +79,10 @@ class WattHub:
     ocpp_tls: OcppServer | None = field(init=False, default=None)
     _api_server: uvicorn.Server | None = field(init=False, default=None)
     _api_task: asyncio.Task[None] | None = field(init=False, default=None)
+    _metrics_server: uvicorn.Server | None = field(init=False, default=None)
+    _metrics_task: asyncio.Task[None] | None = field(init=False, default=None)
+    metrics_port: int | None = field(init=False, default=None)
+    _membership: Any = field(init=False, default=None)
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
@@ -89,6 +97,7 @@ class WattHub:
         *,
         ocpp_sock: socket.socket | None = None,
         api_sock: socket.socket | None = None,
+        metrics_sock: socket.socket | None = None,
         ssl_context: ssl.SSLContext | None = None,
         tls_sock: socket.socket | None = None,
         with_api: bool = True,
@@ -135,7 +144,24 @@ class WattHub:
             s, engine, writer, gateway, EventBus(), TagCache(read, s.tag_cache_ttl), read
         )
         self.services.invalidation = Invalidation()
+        writer.on_commit = self.services.metrics.batch_committed
+        self.services.health = Health(s.health_check_timeout)
+        self.services.health.register("database", database_check(engine))
+        self.services.health.register("writer", task_check("writer", lambda: writer.running))
         self.services.invalidation.subscribe(ID_TAGS, self.services.tags.invalidate)
+        # Handshakes without a database round trip or an scrypt run per reconnect; both caches
+        # are dropped through the one invalidation interface (domain/invalidation.py).
+        self.services.station_cache = StationCache(read, s.station_cache_ttl)
+        self.services.credentials = CredentialGuard(
+            max_waiting=s.password_checks_waiting,
+            free_failures=s.wrong_password_free,
+            free_failures_per_address=s.wrong_password_free_per_address,
+            max_backoff=s.wrong_password_max_backoff,
+        )
+        for kind in (STATIONS, STATION_CREDENTIALS):
+            self.services.invalidation.subscribe(kind, self.services.station_cache.invalidate)
+        inv = self.services.invalidation
+        inv.subscribe(STATION_CREDENTIALS, self.services.credentials.invalidate)
         self.services.invalidation.subscribe(STATIONS, self._reload_station)
         self.services.leases = LocalLeases()
         if s.redis_url:
@@ -146,6 +172,7 @@ class WattHub:
             self.services.gateway = self.cluster.gateway
             self.services.leases = self.cluster.leases
             await self.cluster.start()
+            self._observe_cluster(self.cluster)
         schemas.warm_up(_HOT_ACTIONS)
         if s.initial_admin:
             self._initial_admin_password = await ensure_initial_admin(self.services)
@@ -172,43 +199,50 @@ class WattHub:
             )
         if with_api:
             await self._start_api(api_sock)
+        if s.metrics_port is not None or metrics_sock is not None:
+            await self._start_metrics_listener(metrics_sock)
         # The file server (and FTP receiver, campaign runner) is part of WattHub itself, started
         # after the API because it is mounted on the API's port and its URLs need the bound port.
         await files_runtime.start(self)
         self._jobs.append(asyncio.create_task(self._periodic_last_seen()))
         self._jobs.append(asyncio.create_task(self._periodic_purge()))
+        self._jobs.append(
+            asyncio.create_task(collect.sample_loop_lag(self.services.metrics.loop_lag))
+        )
 
     async def _start_api(self, sock: socket.socket | None) -> None:
         from watthub.api.app import create_api
 
-        app = create_api(self)
-        config = uvicorn.Config(
-            app,
-            host=self.settings.api_host,
-            port=self.settings.api_port,
-            log_level="warning",
-            # No handlers of uvicorn's own: its lines go through WattHub's (logs.SafeFormatter,
-            # which escapes client-supplied control characters).
-            log_config=None,
-            lifespan="off",
-            access_log=False,
+        s = self.settings
+        self._api_server, self._api_task, self.api_port = await _serve_http(
+            create_api(self), sock, s.api_host, s.api_port, reuse_port=s.reuse_port
         )
-        server = uvicorn.Server(config)
-        # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.settings.reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self.settings.api_host, self.settings.api_port))
-        self.api_port = sock.getsockname()[1]
-        self._api_server = server
-        self._api_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if self._api_task.done():
-                self._api_task.result()
-            await asyncio.sleep(0.01)
+
+    async def _start_metrics_listener(self, sock: socket.socket | None) -> None:
+        """/metrics and /health/* alone on an internal port (docs/cluster.md)."""
+        from watthub.api.routes.observability import create_app
+
+        s = self.settings
+        self._metrics_server, self._metrics_task, self.metrics_port = await _serve_http(
+            create_app(self), sock, s.metrics_host, s.metrics_port or 0
+        )
+
+    def _observe_cluster(self, cluster: Any) -> None:
+        """Redis in the readiness checks, routed-command latency and membership in /metrics."""
+        from watthub.observability.membership import Membership
+
+        redis, metrics = cluster.node.redis, self.services.metrics
+
+        async def redis_answers() -> None:
+            await redis.ping()
+
+        self.services.health.register("redis", redis_answers)
+        cluster.gateway.on_routed = metrics.routed_command
+        self._membership = Membership(
+            redis, cluster.node.key("nodes"), cluster.name, self.settings.cluster_lease / 2
+        )
+        self._membership.start()
+        metrics.membership = self._membership.nodes
 
     async def _periodic_last_seen(self) -> None:
         while True:
@@ -268,6 +302,8 @@ class WattHub:
             await asyncio.sleep(3600)
 
     async def stop(self) -> None:
+        # Readiness answers 503 from now on, so a load balancer stops sending stations here.
+        self.services.health.draining = True
         for job in self._jobs:
             job.cancel()
         for job in self._jobs:
@@ -283,10 +319,16 @@ class WattHub:
             self._api_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await self._api_task
+        if self._metrics_server is not None and self._metrics_task is not None:
+            self._metrics_server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_task
         await self.ocpp.stop()
         if self.ocpp_tls is not None:
             await self.ocpp_tls.stop()
         await self.services.events.drain()
+        if self._membership is not None:
+            await self._membership.stop()  # leave the membership before Redis is closed
         if self.cluster is not None:
             await self.cluster.stop()
         await self.ocpp.flush_last_seen()
@@ -321,3 +363,37 @@ class WattHub:
                 else None
             ),
         }
+
+
+async def _serve_http(
+    app: Any, sock: socket.socket | None, host: str, port: int, reuse_port: bool = False
+) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Serve an ASGI app with uvicorn on ``sock`` (or a new socket on host:port) in this loop;
+    returns once it accepts connections, with the bound port."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        # No handlers of uvicorn's own: its lines go through WattHub's (logs.SafeFormatter,
+        # which escapes client-supplied control characters).
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # `serve --workers`: every worker accepts on the same API port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    bound = int(sock.getsockname()[1])
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task, bound

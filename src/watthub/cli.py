@@ -304,8 +304,7 @@ def tag_import(ctx: click.Context, csv_file: Any) -> None:
         entries.append((id_tag, status, expiry_date, parent))
 
     async def op(conn: AsyncConnection) -> None:
-        for id_tag, status, expiry_date, parent in entries:
-            await tags_repo.put_tag(conn, id_tag, status, expiry_date, parent)
+        await tags_repo.put_tags(conn, entries)
 
     _run(_with_db(_settings(ctx), op))
     click.echo(f"Imported {len(entries)} id tags")
@@ -446,6 +445,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_smart_charging",
     "watthub.cli_firmware",
     "watthub.cli_security",
+    "watthub.cli_transactions",
     "watthub.cli_users",
 ]
 

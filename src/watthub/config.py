@@ -64,6 +64,38 @@ class Settings(BaseSettings):
     call_timeout: float = Field(30.0, description="Seconds to wait for a station's answer")
     ping_interval: float | None = Field(120.0, description="Our WebSocket ping interval; 0 = off")
     ping_timeout: float | None = 60.0
+    ws_open_timeout: float = Field(
+        60.0,
+        description="Seconds a station may take from TCP connect to the end of the WebSocket "
+        "handshake (the library default of 10 s cut stations off in storms)",
+    )
+    station_cache_ttl: float = Field(
+        60.0,
+        description="Seconds a station row stays cached for handshakes; changes through WattHub "
+        "invalidate at once, direct database changes (CLI) take effect within this time",
+    )
+    boot_admission_backlog: int = Field(
+        4000,
+        description="Answer BootNotification Pending (short interval) while more writes than "
+        "this are queued; 0 = never",
+    )
+    boot_admission_interval: int = Field(
+        10, description="Interval (s, jittered up to 2x) of an admission-control Pending"
+    )
+    password_checks_waiting: int = Field(
+        64, description="Password (scrypt) checks that may queue before handshakes get 503"
+    )
+    wrong_password_free: int = Field(
+        5, description="Wrong passwords for one station before its back-off starts"
+    )
+    wrong_password_free_per_address: int = Field(
+        50,
+        description="Wrong passwords from one address (many stations may share a NAT address) "
+        "before that address is backed off",
+    )
+    wrong_password_max_backoff: float = Field(
+        300.0, description="Longest wrong-password block (s); doubles per failure up to this"
+    )
     max_frame_size: int = 1024 * 1024
     max_inbound_queue: int = Field(16, description="Queued CALLs per station before disconnect")
 
@@ -166,6 +198,20 @@ class Settings(BaseSettings):
     )
     reuse_port: bool = Field(
         False, description="Bind listeners with SO_REUSEPORT (set for `serve --workers` workers)"
+    )
+    # Observability (docs/cluster.md, "Observability").
+    metrics_enabled: bool = Field(True, description="Serve GET /metrics (Prometheus text format)")
+    metrics_token: str = Field(
+        "", description="When set, GET /metrics requires 'Authorization: Bearer <this token>'"
+    )
+    metrics_host: str = Field("127.0.0.1", description="Listen address of metrics_port")
+    metrics_port: int | None = Field(
+        None,
+        description="A separate plain-HTTP listener for /metrics and /health/* (an internal "
+        "port for scrapers and load balancers); unset = only on the API port",
+    )
+    health_check_timeout: float = Field(
+        2.0, description="Seconds a readiness check (database, Redis) may take before it fails"
     )
     log_level: str = "INFO"
     log_json: bool = False

@@ -135,6 +135,31 @@ async def test_stations_search_filter_and_paging(csms: Csms, station: TestCharge
     assert [s["id"] for s in offline.json()] == ["CP6", "CP7"]
     wrong = await csms.api.get("/stations", params={"state": "sleeping"})
     assert wrong.status_code == 422
+    changed = await csms.api.put(
+        "/stations/CP4/security-profile", json={"profile": 2, "reason": "TLS installed"}
+    )
+    assert changed.status_code == 200, changed.text
+    tls = await csms.api.get("/stations", params={"securityProfile": 2, "limit": 1})
+    assert tls.headers["X-Total-Count"] == "1" and [s["id"] for s in tls.json()] == ["CP4"]
+    none = await csms.api.get("/stations", params={"securityProfile": 0})
+    assert none.headers["X-Total-Count"] == "6"
+    assert (await csms.api.get("/stations", params={"securityProfile": 4})).status_code == 422
+
+
+async def test_event_stream_carries_site_allocations(csms: Csms, station: TestChargePoint) -> None:
+    assert (await csms.api.post("/sites", json={"id": "yard", "limit": 16})).status_code == 201
+    assert (await csms.api.put("/sites/yard/stations/CP1")).status_code == 200
+    await csms.add_tag("TAG1")
+    params = {"events": "site_allocation"}
+    async with csms.api.stream("GET", "/events/stream", params=params) as stream:
+        lines = stream.aiter_lines()
+        tx = await station.charging("TAG1")
+        [event] = await _next_batch(lines)
+    assert event["event"] == "site_allocation"
+    assert event["data"] == {
+        "site_id": "yard",
+        "sent": [{"transactionId": tx, "limit": 16.0, "accepted": True}],
+    }
 
 
 async def test_command_schemas(csms: Csms) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Console:
 
     async def shot(self, page: Any, name: str) -> None:
         if SCREENSHOTS:
+            # Toasts are transient: they would cover part of the page in the picture.
+            await page.evaluate("document.getElementById('toasts').replaceChildren()")
             await asyncio.to_thread(Path(SCREENSHOTS).mkdir, parents=True, exist_ok=True)
             await page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
@@ -94,6 +97,21 @@ async def login(page: Any, username: str, password: str = PASSWORD) -> None:
     await page.fill("#password", password)
     await page.click("button[type=submit]")
     await page.wait_for_selector("header.top:not([hidden])")
+
+
+async def wait_text(page, selector: str, pattern: str, timeout: float = 10.0) -> str:
+    """Wait until the element's text matches ``pattern`` (a live update, not a reload)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    text = ""
+    while loop.time() < deadline:
+        locator = page.locator(selector)
+        if await locator.count():
+            text = await locator.first.inner_text()
+            if re.search(pattern, text):
+                return text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{selector}: {text!r} never matched {pattern!r}")
 
 
 @pytest_asyncio.fixture

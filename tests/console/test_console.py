@@ -10,22 +10,8 @@ from pathlib import Path
 from ocpp.v16 import call
 
 from tests.console.conftest import PASSWORD, Console, login
+from tests.console.conftest import wait_text as _wait_text
 from watthub.timeutil import now_ts
-
-
-async def _wait_text(page, selector: str, pattern: str, timeout: float = 10.0) -> str:
-    """Wait until the element's text matches ``pattern`` (a live update, not a reload)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    text = ""
-    while loop.time() < deadline:
-        locator = page.locator(selector)
-        if await locator.count():
-            text = await locator.first.inner_text()
-            if re.search(pattern, text):
-                return text
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{selector}: {text!r} never matched {pattern!r}")
 
 
 async def test_station_comes_online_live_and_charges_from_the_console(console: Console) -> None:
@@ -285,6 +271,11 @@ async def test_admin_manages_users_and_tokens_and_reads_the_audit_trail(console:
     tags = {t["idTag"]: t for t in (await api.get("/id-tags")).json()}
     assert "GOOD1" not in tags and tags["FLEET2"]["status"] == "Blocked"
     assert tags["FLEET1"]["parentIdTag"] == "FLEET"
+    # Parent groups: the group's button filters the list to its members.
+    await page.click("#tag-groups >> text=FLEET (2)")
+    assert await page.input_value("#tag-search") == "FLEET"
+    rows = await page.locator("#tags tbody tr").all_inner_texts()
+    assert len(rows) == 2 and all("FLEET" in r for r in rows)
 
 
 async def test_feature_pages_render_with_live_data(console: Console) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ROUTE_MODULES = [
     "watthub.api.routes.health",
     "watthub.api.routes.auth",
+    "watthub.api.routes.observability",
     "watthub.api.routes.stations",
     "watthub.api.routes.id_tags",
     "watthub.api.routes.transactions",

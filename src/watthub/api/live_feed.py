@@ -30,6 +30,7 @@ FORWARDED = frozenset(
         ev.METER_VALUES,
         ev.SECURITY_EVENT,
         ev.FIRMWARE_STATUS,
+        ev.SITE_ALLOCATION,
         ev.TRANSACTION_STARTED,
         ev.TRANSACTION_STOPPED,
         ev.STATION_BOOTED,

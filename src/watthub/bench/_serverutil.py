@@ -19,7 +19,14 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
-    p.add_argument("--id-tags", type=int, default=1000, help="known (Accepted) id tags BT00000..")
+    p.add_argument(
+        "--id-tags", type=int, default=100_000, help="known (Accepted) id tags BT000000.."
+    )
+    p.add_argument(
+        "--sync-validation",
+        action="store_true",
+        help="ocpp-lib: validate on the event loop (ocpp.messages.ASYNC_VALIDATION = False)",
+    )
     return p.parse_args(argv)
 
 

@@ -27,6 +27,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
 from ._serverutil import health_check, parse_args, run
+from .frames import id_tag_for
 
 logging.basicConfig(level=logging.WARNING)
 
@@ -120,7 +121,7 @@ async def on_connect(websocket):
 
 async def main_async(stop: asyncio.Event, host: str, port: int, id_tags: int) -> None:
     for i in range(id_tags):
-        STORE.id_tags[f"BT{i:05d}"] = AuthorizationStatus.accepted
+        STORE.id_tags[id_tag_for(i)] = AuthorizationStatus.accepted
     async with websockets.serve(
         on_connect, host, port, subprotocols=["ocpp1.6"], process_request=health_check
     ):
@@ -129,6 +130,12 @@ async def main_async(stop: asyncio.Event, host: str, port: int, id_tags: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__ or "", argv)
+    if args.sync_validation:
+        # The library's own switch (PR #678): jsonschema on the loop instead of two thread hops
+        # per CALL. The fairer variant of the baseline.
+        import ocpp.messages
+
+        ocpp.messages.ASYNC_VALIDATION = False
     run(lambda stop: main_async(stop, args.host, args.port, args.id_tags), args.loop)
 
 

@@ -18,22 +18,28 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ._serverutil import health_check, parse_args, run
+from .frames import id_tag_for
 
 _TX = itertools.count(1)
 _EMPTY = b"{}"
 _ACCEPTED_TAG = b'{"idTagInfo":{"status":"Accepted"}}'
+_INVALID_TAG = b'{"idTagInfo":{"status":"Invalid"}}'
+#: Known id tags: even the ceiling must answer Invalid to an unknown tag (answers are checked).
+KNOWN_TAGS: set[str] = set()
 
 
 def _now() -> bytes:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()
 
 
-def answer(action: str) -> bytes:
+def answer(action: str, payload: dict[str, object]) -> bytes:
+    if action == "Authorize":
+        return _ACCEPTED_TAG if payload.get("idTag") in KNOWN_TAGS else _INVALID_TAG
     if action == "Heartbeat":
         return b'{"currentTime":"' + _now() + b'"}'
     if action == "BootNotification":
         return b'{"currentTime":"' + _now() + b'","interval":300,"status":"Accepted"}'
-    if action in ("Authorize", "StopTransaction"):
+    if action == "StopTransaction":
         return _ACCEPTED_TAG
     if action == "StartTransaction":
         return b'{"transactionId":%d,"idTagInfo":{"status":"Accepted"}}' % next(_TX)
@@ -52,15 +58,16 @@ async def handler(ws: ServerConnection) -> None:
                 msg = loads(raw)
                 if msg[0] != 2:
                     continue
-                uid, action = msg[1], msg[2]
+                uid, action, payload = msg[1], msg[2], msg[3]
             except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
                 continue
-            await ws.send(b"[3," + dumps(uid) + b"," + answer(action) + b"]", text=True)
+            await ws.send(b"[3," + dumps(uid) + b"," + answer(action, payload) + b"]", text=True)
     except ConnectionClosed:
         pass
 
 
-async def main_async(stop: asyncio.Event, host: str, port: int) -> None:
+async def main_async(stop: asyncio.Event, host: str, port: int, id_tags: int) -> None:
+    KNOWN_TAGS.update(id_tag_for(i) for i in range(id_tags))
     async with serve(
         handler,
         host,
@@ -78,7 +85,7 @@ async def main_async(stop: asyncio.Event, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__ or "", argv)
-    run(lambda stop: main_async(stop, args.host, args.port), args.loop)
+    run(lambda stop: main_async(stop, args.host, args.port, args.id_tags), args.loop)
 
 
 if __name__ == "__main__":

@@ -37,14 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--targets",
         type=_csv(list(TARGETS)),
         default=None,
-        help="comma list of raw-ws,ocpp-lib,watthub (default: the baselines, plus "
-        "watthub when watthub.server can be imported)",
+        help="comma list of raw-ws,ocpp-lib,ocpp-lib-sync,watthub,watthub-pg (default: the "
+        "baselines, plus watthub when watthub.server can be imported)",
     )
     r.add_argument(
         "--scenarios",
         type=_csv(SCENARIOS),
         default=list(SCENARIOS),
-        help="comma list of hold,storm,mix (default: all)",
+        help="comma list of hold,storm,storm-known,storm-password,mix (default: all; "
+        "storm = stations never seen, auto-registered)",
     )
     r.add_argument(
         "-n",
@@ -107,16 +108,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--probe-interval", type=float, default=d.probe_interval)
     r.add_argument(
+        "--password-stations",
+        type=int,
+        default=d.password_stations,
+        help="storm-password: security-profile-1 stations that reconnect at once",
+    )
+    r.add_argument(
         "--mix-start-rate",
         type=float,
         default=d.mix_start_rate,
         help="offered msg/s (all stations together) of the first mix step",
     )
     r.add_argument(
-        "--mix-factor", type=float, default=d.mix_factor, help="offered rate multiplier per step"
+        "--mix-factor",
+        type=float,
+        default=d.mix_factor,
+        help="offered rate multiplier per coarse ladder step",
     )
     r.add_argument("--mix-max-steps", type=int, default=d.mix_max_steps)
-    r.add_argument("--mix-step-seconds", type=float, default=d.mix_step_seconds)
+    r.add_argument(
+        "--mix-probe-seconds",
+        type=float,
+        default=d.mix_probe_seconds,
+        help="length of a coarse ladder step",
+    )
+    r.add_argument(
+        "--mix-bisect",
+        type=int,
+        default=d.mix_bisect,
+        help="bisections between the last sustained and the first failed ladder rate",
+    )
+    r.add_argument(
+        "--mix-repeats",
+        type=int,
+        default=d.mix_repeats,
+        help="full steps run at the rate found; the median is the reported maximum",
+    )
+    r.add_argument(
+        "--mix-step-seconds",
+        type=float,
+        default=d.mix_step_seconds,
+        help="length of the bisection, repeat and half-load steps",
+    )
+    r.add_argument(
+        "--unknown-tag-share",
+        type=float,
+        default=d.unknown_tag_share,
+        help="share of Authorize calls presenting a tag no target knows (must be Invalid)",
+    )
     r.add_argument(
         "--mix-max-p99-ms",
         type=float,
@@ -141,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--db-url",
         default=None,
         help="WATTHUB_DATABASE_URL for the watthub target (default: SQLite in workdir)",
+    )
+    r.add_argument(
+        "--pg-url",
+        default=None,
+        help="database of the watthub-pg target, dropped and re-created "
+        "(default postgresql+asyncpg://postgres@127.0.0.1:5432/watthub_bench)",
     )
     r.add_argument(
         "--watthub-env",
@@ -195,6 +240,12 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         mix_start_rate=args.mix_start_rate,
         mix_factor=args.mix_factor,
         mix_max_steps=args.mix_max_steps,
+        mix_probe_seconds=args.mix_probe_seconds,
+        mix_bisect=args.mix_bisect,
+        mix_repeats=args.mix_repeats,
+        unknown_tag_share=args.unknown_tag_share,
+        password_stations=args.password_stations,
+        pg_url=args.pg_url,
         mix_step_seconds=args.mix_step_seconds,
         mix_max_p99_ms=args.mix_max_p99_ms,
         meter_per_tx=args.meter_per_tx,

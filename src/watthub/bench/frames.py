@@ -19,8 +19,10 @@ __all__ = [
     "MIX_CYCLE",
     "Template",
     "Timestamp",
+    "check_answer",
     "id_tag_for",
     "station_id",
+    "unknown_tag_for",
 ]
 
 
@@ -29,12 +31,20 @@ def station_id(index: int) -> str:
     return f"BENCH{index:06d}"
 
 
-#: Number of distinct id tags used by the generator (stations share them round-robin).
-ID_TAG_COUNT = 1000
+#: Number of distinct id tags every target knows (WattHub imports them before the run). Each
+#: station uses its own slice of them in turn, so most sessions present a tag the server has not
+#: seen recently (an id-tag cache cannot hold everything) and two stations never share a tag (no
+#: legitimate ``ConcurrentTx``).
+ID_TAG_COUNT = 100_000
 
 
 def id_tag_for(index: int) -> str:
-    return f"BT{index % ID_TAG_COUNT:05d}"
+    return f"BT{index % ID_TAG_COUNT:06d}"
+
+
+def unknown_tag_for(index: int) -> str:
+    """A tag no target knows: a correct CSMS answers ``Invalid``."""
+    return f"BX{index % ID_TAG_COUNT:06d}"
 
 
 class Template:
@@ -231,3 +241,42 @@ CHARGE_POINT_ANSWERS: dict[str, bytes] = {
     "GetDiagnostics": b"{}",
     "UpdateFirmware": b"{}",
 }
+
+
+def _tag_status(payload: Any) -> Any:
+    info = payload.get("idTagInfo")
+    return info.get("status") if isinstance(info, dict) else None
+
+
+def check_answer(action: str, payload: Any, expect_tag: str = "Accepted") -> bool:
+    """Is ``payload`` what a correct OCPP 1.6 CSMS must answer to the generator's CALL?
+
+    ``expect_tag`` is the idTagInfo status the presented tag must get (``Accepted`` for an
+    imported tag, ``Invalid`` for one no target knows). A wrong answer counts as an error.
+    """
+    if not isinstance(payload, dict):
+        return False
+    if action in ("StatusNotification", "MeterValues"):
+        return not payload
+    if action == "Heartbeat":
+        return isinstance(payload.get("currentTime"), str)
+    if action == "BootNotification":
+        return (
+            payload.get("status") in ("Accepted", "Pending")
+            and isinstance(payload.get("interval"), int)
+            and isinstance(payload.get("currentTime"), str)
+        )
+    if action == "Authorize":
+        return _tag_status(payload) == expect_tag
+    if action == "StartTransaction":
+        tx = payload.get("transactionId")
+        return (
+            isinstance(tx, int)
+            and not isinstance(tx, bool)
+            and tx > 0
+            and _tag_status(payload) == expect_tag
+        )
+    if action == "StopTransaction":
+        # idTagInfo is optional in the answer; when present, the (known) tag must be Accepted.
+        return "idTagInfo" not in payload or _tag_status(payload) == expect_tag
+    return True

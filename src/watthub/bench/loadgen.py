@@ -6,14 +6,18 @@ it over a ``multiprocessing`` pipe with small command dicts (``connect``, ``idle
 
 Per station there is one WebSocket connection and one reader task. The reader matches CALLRESULT /
 CALLERROR frames to the single outstanding CALL (OCPP-J allows one per direction) by message id and
-timestamps the answer as soon as the frame is parsed, so the latency is "CALL handed to the socket
--> CALLRESULT parsed". CALLs from the server are answered with a minimal CALLRESULT.
+timestamps the answer as soon as the frame is parsed. In the mix the latency is measured from the
+time the CALL was *scheduled* (not from the moment it was handed to the socket), so a station held
+back by a slow server does not hide that wait (no coordinated omission). Every answer is checked
+against what a correct CSMS must reply (:func:`frames.check_answer`); a wrong one is an error.
+CALLs from the server are answered with a minimal CALLRESULT.
 One sweeper task per worker fails CALLs whose answer is overdue (``timeout``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import random
@@ -68,24 +72,32 @@ class Station:
         "reader",
         "seq",
         "serial",
+        "session",
         "sid",
+        "t_recv",
         "t_sent",
         "tag",
+        "tag_expect",
+        "tags_used",
         "tx",
         "ws",
     )
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, prefix: str = "BENCH") -> None:
         self.index = index
-        self.sid = F.station_id(index)
+        self.sid = F.station_id(index).replace("BENCH", prefix, 1)
         self.serial = F.Template.q(self.sid)
         self.tag = F.Template.q(F.id_tag_for(index))
+        self.tag_expect = "Accepted"
+        self.session = 0
+        self.tags_used = 0
         self.ws: Any = None
         self.reader: asyncio.Task[None] | None = None
         self.seq = 0
         self.mid = ""
         self.fut: asyncio.Future[list[Any]] | None = None
         self.t_sent = 0.0
+        self.t_recv = 0.0
         self.deadline = 0.0
         self.lat = 0.0
         self.tx = 0
@@ -99,7 +111,13 @@ class Worker:
         self.cfg = cfg
         self.url_base: str = cfg["url_base"]
         self.timeout: float = float(cfg.get("timeout", 30.0))
-        self.stations = [Station(i) for i in cfg["indices"]]
+        prefix = str(cfg.get("station_prefix") or "BENCH")
+        self.stations = [Station(i, prefix) for i in cfg["indices"]]
+        self.stations_total = int(cfg.get("stations_total") or len(self.stations) or 1)
+        self.unknown_share = float(cfg.get("unknown_tag_share", 0.0))
+        self.rng = random.Random(int(cfg.get("seed", 0)) * 31 + len(self.stations))
+        password = cfg.get("password")
+        self.password: bytes | None = password.encode() if password else None
         self.ts = F.Timestamp()
         self.unexpected = 0
         self.server_calls = 0
@@ -117,11 +135,12 @@ class Worker:
     async def _reader(self, st: Station) -> None:
         ws = st.ws
         loads = orjson.loads
-        clock = time.perf_counter
+        clock = time.monotonic
         try:
             while True:
                 raw = await ws.recv(decode=False)
                 now = clock()
+                st.t_recv = now
                 try:
                     msg = loads(raw)
                     kind = msg[0]
@@ -169,7 +188,7 @@ class Worker:
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         st.fut = fut
         st.deadline = time.monotonic() + self.timeout
-        st.t_sent = time.perf_counter()
+        st.t_sent = time.monotonic()
         try:
             await st.ws.send(frame, text=True)
             return await fut
@@ -194,6 +213,15 @@ class Worker:
         if action == "Heartbeat":
             return F.HEARTBEAT.render(mid=mid)
         if action == "Authorize":
+            # A new session: the next tag of this station's own slice of the known tags (so
+            # stations never share one), or now and then a tag nobody knows (must be Invalid).
+            st.session += 1
+            k = st.index + self.stations_total * st.session
+            st.tag = F.Template.q(F.id_tag_for(k))
+            if self.unknown_share and self.rng.random() < self.unknown_share:
+                st.tag_expect = "Invalid"
+                return F.AUTHORIZE.render(mid=mid, tag=F.Template.q(F.unknown_tag_for(k)))
+            st.tag_expect = "Accepted"
             return F.AUTHORIZE.render(mid=mid, tag=st.tag)
         if action == "StartTransaction":
             return F.START.render(mid=mid, tag=st.tag, meter=b"%d" % st.meter, ts=self.ts.get())
@@ -205,11 +233,25 @@ class Worker:
             return F.BOOT.render(mid=mid, serial=st.serial)
         raise ValueError(action)
 
+    async def _open(self, st: Station, compression: str | None, kwargs: dict[str, Any]) -> Any:
+        return await connect(
+            self.url_base + st.sid,
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            compression=compression,
+            ping_interval=None,
+            max_size=2**20,
+            max_queue=4,
+            open_timeout=self.timeout,
+            close_timeout=2,
+            user_agent_header=None,
+            **kwargs,
+        )
+
     # ------------------------------------------------------------------ commands
 
     async def cmd_connect(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Connect (and boot) every station, all at ``start_at`` or with bounded concurrency."""
-        start_at = float(cmd.get("start_at", 0.0))
+        start_at = float(cmd.get("start_at", 0.0)) or time.monotonic()
         concurrency = int(cmd.get("concurrency", 0))
         boot_deadline = start_at + float(cmd.get("boot_deadline_s", self.timeout * 2))
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
@@ -225,6 +267,8 @@ class Worker:
             "boot_errors": 0,
             "boot_attempts": 0,
             "subprotocol_mismatch": 0,
+            "boot_wrong": 0,
+            "http_statuses": {},
             "connect_lat": array("d"),
             "boot_lat": array("d"),
             "last_accept_at": 0.0,
@@ -242,27 +286,33 @@ class Worker:
 
         async def connect_and_boot(st: Station) -> None:
             kwargs: dict[str, Any] = {}
+            if self.password is not None:
+                token = base64.b64encode(st.sid.encode() + b":" + self.password).decode()
+                kwargs["additional_headers"] = {"Authorization": "Basic " + token}
             if local_hosts:
                 kwargs["local_addr"] = (local_hosts[st.index % len(local_hosts)], 0)
             t0 = time.monotonic()
-            try:
-                ws = await connect(
-                    self.url_base + st.sid,
-                    subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                    compression=compression,
-                    ping_interval=None,
-                    max_size=2**20,
-                    max_queue=4,
-                    open_timeout=self.timeout,
-                    close_timeout=2,
-                    user_agent_header=None,
-                    **kwargs,
-                )
-            except Exception as exc:
-                res["connect_failed"] += 1
-                key = type(exc).__name__
-                res["connect_errors"][key] = res["connect_errors"].get(key, 0) + 1
-                return
+            while True:
+                try:
+                    ws = await self._open(st, compression, kwargs)
+                except Exception as exc:
+                    status = getattr(getattr(exc, "response", None), "status_code", None)
+                    if status is not None:
+                        key = str(status)
+                        res["http_statuses"][key] = res["http_statuses"].get(key, 0) + 1
+                    if status in (429, 503):
+                        # Told to come back later (overload / back-off): retry after Retry-After,
+                        # as a charger does, within the deadline.
+                        headers = exc.response.headers  # type: ignore[attr-defined]
+                        wait = min(max(float(headers.get("Retry-After") or 1), 0.5), 10.0)
+                        if time.monotonic() + wait <= boot_deadline:
+                            await asyncio.sleep(wait)
+                            continue
+                    res["connect_failed"] += 1
+                    key = type(exc).__name__
+                    res["connect_errors"][key] = res["connect_errors"].get(key, 0) + 1
+                    return
+                break
             res["connect_lat"].append(time.monotonic() - t0)
             res["connected"] += 1
             if ws.subprotocol != "ocpp1.6":
@@ -286,6 +336,9 @@ class Worker:
                     res["boot_errors"] += 1
                     return
                 payload = msg[2] if isinstance(msg[2], dict) else {}
+                if not F.check_answer("BootNotification", payload):
+                    res["boot_wrong"] += 1
+                    return
                 if payload.get("status") == "Accepted":
                     res["accepted"] += 1
                     now = time.monotonic()
@@ -355,6 +408,8 @@ class Worker:
         lat: dict[str, array[float]] = {a: array("d") for a, _ in F.MIX_CYCLE}
         ok = dict.fromkeys(lat, 0)
         errors = dict.fromkeys(lat, 0)
+        wrong = dict.fromkeys(lat, 0)
+        wrong_samples: list[str] = []
         timeouts = dict.fromkeys(lat, 0)
         counters = {"sent": 0, "done_in_window": 0, "disconnected": 0, "late": 0}
         max_lag = [0.0]
@@ -389,18 +444,24 @@ class Worker:
                     counters["disconnected"] += 1
                     st.ws = None
                     return
-                if msg[0] == 3:
+                # From the scheduled send time: a CALL that had to wait for the previous answer
+                # counts that wait (no coordinated omission).
+                latency = st.t_recv - next_t
+                if msg[0] == 3 and F.check_answer(action, msg[2], st.tag_expect):
                     ok[action] += 1
-                    lat[action].append(st.lat)
-                    if time.monotonic() <= end_at:
+                    lat[action].append(latency)
+                    if st.t_recv <= end_at:
                         counters["done_in_window"] += 1
                     if action == "StartTransaction":
-                        payload = msg[2]
-                        st.tx = (
-                            int(payload.get("transactionId", 0)) if isinstance(payload, dict) else 0
-                        )
+                        st.tx = msg[2]["transactionId"]
                 else:
                     errors[action] += 1
+                    if msg[0] == 3:
+                        wrong[action] += 1
+                    if len(wrong_samples) < 5:
+                        wrong_samples.append(f"{action}: {orjson.dumps(msg).decode()[:200]}")
+                    if action == "StartTransaction":
+                        st.tx = 0
                 next_t += period
 
         cpu0 = time.process_time()
@@ -409,6 +470,8 @@ class Worker:
             "lat": lat,
             "ok": ok,
             "errors": errors,
+            "wrong": wrong,
+            "wrong_samples": wrong_samples,
             "timeouts": timeouts,
             **counters,
             "max_lag_s": max_lag[0],
@@ -439,12 +502,43 @@ class Worker:
                 except (CallTimeout, ConnectionLost):
                     counts["errors"] += 1
                     return
-            payload = msg[2] if msg[0] == 3 and isinstance(msg[2], dict) else {}
-            st.tx = int(payload.get("transactionId", 0))
+            if msg[0] != 3 or not F.check_answer("StartTransaction", msg[2]):
+                counts["errors"] += 1
+                return
+            st.tx = msg[2]["transactionId"]
             counts["started"] += 1
 
         await asyncio.gather(*(one(st) for st in self.stations))
         return counts
+
+    async def cmd_finish(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Stop the transactions left open by the mix, so a later run starts from a clean state
+        (an open transaction would make its tag a legitimate ``ConcurrentTx``)."""
+        actions = [a for a, _ in self.cycle]
+        start_idx = actions.index("StartTransaction")
+        stop_idx = actions.index("StopTransaction")
+        counts = {"stopped": 0, "errors": 0}
+        sem = asyncio.Semaphore(int(cmd.get("concurrency", 100)))
+
+        async def one(st: Station) -> None:
+            if not (start_idx < st.cycle_pos <= stop_idx) or st.ws is None or st.tx <= 0:
+                return
+            async with sem:
+                try:
+                    msg = await self.call(st, self.frame_for(st, "StopTransaction", None))
+                except (CallTimeout, ConnectionLost):
+                    counts["errors"] += 1
+                    return
+            counts["stopped" if msg[0] == 3 else "errors"] += 1
+            st.cycle_pos = stop_idx + 1
+            st.tx = 0
+
+        await asyncio.gather(*(one(st) for st in self.stations))
+        return counts
+
+    async def cmd_disconnect(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Drop every connection (all at once, as a network outage would) and keep running."""
+        return await self.cmd_close(cmd)
 
     async def cmd_close(self, cmd: dict[str, Any]) -> dict[str, Any]:
         async def one(st: Station) -> None:

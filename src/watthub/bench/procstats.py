@@ -60,6 +60,41 @@ def cpu_seconds(pid: int, tree: bool = True) -> float:
     return ticks / CLK_TCK
 
 
+def named_cpu_seconds(
+    database: str | None = None, names: frozenset[str] = frozenset({"postgres", "postmaster"})
+) -> float:
+    """utime + stime of the database server's processes (command name in ``names``).
+
+    PostgreSQL runs one backend per client connection plus background processes (WAL writer,
+    checkpointer ...). With ``database`` only the backends connected to that database count (its
+    process title is ``postgres: USER DATABASE HOST(PORT) ...``), plus every background process:
+    other users of a shared server are not charged to the target, its WAL and checkpoints are.
+    """
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        lpar, rpar = stat.find("("), stat.rindex(")")
+        if stat[lpar + 1 : rpar] not in names:
+            continue
+        if database is not None:
+            try:
+                title = (
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+            except OSError:
+                continue
+            if "(" in title and f" {database} " not in title:
+                continue  # a client backend of another database
+        fields = stat[rpar + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / CLK_TCK
+
+
 def machine_cpu_seconds() -> float:
     """CPU seconds that processes used on the whole machine (all cores), from /proc/stat."""
     try:
@@ -75,21 +110,40 @@ def machine_cpu_seconds() -> float:
 class CpuWindow:
     """CPU use over a window: the server tree, the generator workers and the rest of the machine.
 
-    ``other_pct`` is CPU used by processes that are neither the server nor the generator (other
-    jobs on a shared machine); a large value means the measurement was disturbed.
+    With ``db=True`` the CPU of the PostgreSQL processes is measured too (``db_cpu_*``): it is part
+    of the target's cost, not noise. ``other_pct`` is CPU used by processes that are none of these
+    (other jobs on a shared machine); a large value means the measurement was disturbed.
     """
 
-    def __init__(self, server_pid: int, generator_pids: list[int]) -> None:
+    def __init__(
+        self,
+        server_pid: int,
+        generator_pids: list[int],
+        db: bool = False,
+        database: str | None = None,
+        services: frozenset[str] = frozenset(),
+    ) -> None:
         import time
 
         self._time = time.monotonic
         self.server_pid = server_pid
         self.generator_pids = generator_pids
+        self.db = db
+        self.database = database
+        # Other servers the target needs (a cluster's Redis): their whole CPU counts as "db".
+        self.services = services
         self.t0 = self._time()
+        self.d0 = self._db_seconds()
         self.s0 = cpu_seconds(server_pid)
         self.g0 = sum(cpu_seconds(p) for p in generator_pids)
         self.m0 = machine_cpu_seconds()
         self.me0 = cpu_seconds(os.getpid(), tree=False)
+
+    def _db_seconds(self) -> float:
+        seconds = named_cpu_seconds(self.database) if self.db else 0.0
+        if self.services:
+            seconds += named_cpu_seconds(None, self.services)
+        return seconds
 
     def stop(self) -> dict[str, float]:
         dt = max(self._time() - self.t0, 1e-9)
@@ -97,10 +151,15 @@ class CpuWindow:
         g = sum(cpu_seconds(p) for p in self.generator_pids) - self.g0
         m = machine_cpu_seconds() - self.m0
         me = cpu_seconds(os.getpid(), tree=False) - self.me0
+        d = self._db_seconds() - self.d0
         return {
             "window_s": round(dt, 3),
+            "server_cpu_s": round(s, 4),
+            "db_cpu_s": round(d, 4),
+            "generator_cpu_s": round(g, 4),
             "server_cpu_pct": round(100 * s / dt, 1),
+            "db_cpu_pct": round(100 * d / dt, 1),
             "generator_cpu_pct": round(100 * g / dt, 1),
             "machine_cpu_pct": round(100 * m / dt, 1),
-            "other_cpu_pct": round(max(0.0, 100 * (m - s - g - me) / dt), 1),
+            "other_cpu_pct": round(max(0.0, 100 * (m - s - g - d - me) / dt), 1),
         }

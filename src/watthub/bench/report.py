@@ -8,7 +8,7 @@ from typing import Any
 from . import frames as F
 
 #: Ratio columns, shown when both targets are in the results: (numerator, denominator).
-RATIO_PAIRS = (("watthub", "ocpp-lib"), ("watthub", "raw-ws"), ("ocpp-lib", "raw-ws"))
+RATIO_PAIRS = (("watthub", "ocpp-lib"), ("watthub", "ocpp-lib-sync"), ("watthub", "raw-ws"))
 ACTIONS = list(dict.fromkeys(a for a, _ in F.MIX_CYCLE))
 
 
@@ -33,6 +33,10 @@ def _fmt(v: Any) -> str:
         return f"{v:.2f}"
     if isinstance(v, int):
         return f"{v:,}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v) or "–"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) or "–"
     return str(v)
 
 
@@ -69,56 +73,43 @@ def rows_for(results: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
         add("hold: other processes CPU % (noise)", ("hold", "other_cpu_pct"), False)
         add("hold: connect+boot phase (s)", ("hold", "connect_phase_s"))
         add("hold: Heartbeat p99 (ms)", ("hold", "heartbeat_latency", "p99_ms"))
-    if any(_get(t, "storm") for t in targets.values()):
-        add("storm: stations", ("storm", "stations"), False)
-        add("storm: accepted", ("storm", "accepted"), False)
-        add("storm: time until all Accepted (s)", ("storm", "time_to_all_accepted_s"))
-        add("storm: slowest BootNotification (ms)", ("storm", "slowest_boot_ms"))
-        add("storm: BootNotification p99 (ms)", ("storm", "boot_latency", "p99_ms"))
-        add("storm: timeouts", ("storm", "timeouts"), False)
-        add("storm: connect failures", ("storm", "connect_failed"), False)
-        add("storm: server CPU (s)", ("storm", "server_cpu_s"))
-        add("storm: generator CPU (s)", ("storm", "generator_cpu_s"), False)
-        add("storm: other processes CPU % (noise)", ("storm", "other_cpu_pct"), False)
-        add("storm: HTTP probe p99 (ms)", ("storm", "probe", "latency", "p99_ms"))
-        add("storm: HTTP probe max (ms)", ("storm", "probe", "latency", "max_ms"))
-        add("storm: HTTP probe errors", ("storm", "probe", "errors"), False)
+    for sc, title in (
+        ("storm", "storm (new, auto-registered)"),
+        ("storm-known", "storm (known stations)"),
+        ("storm-password", "reconnect (password stations)"),
+    ):
+        if not any(_get(t, sc) for t in targets.values()):
+            continue
+        add(f"{title}: stations", (sc, "stations"), False)
+        add(f"{title}: accepted", (sc, "accepted"), False)
+        add(f"{title}: time until all Accepted (s)", (sc, "time_to_all_accepted_s"))
+        add(f"{title}: slowest BootNotification (ms)", (sc, "slowest_boot_ms"))
+        add(f"{title}: BootNotification p99 (ms)", (sc, "boot_latency", "p99_ms"))
+        add(f"{title}: timeouts", (sc, "timeouts"), False)
+        add(f"{title}: connect failures", (sc, "connect_failed"), False)
+        add(f"{title}: HTTP refusals (status: count)", (sc, "http_statuses"), False)
+        add(f"{title}: boot attempts (Pending retried)", (sc, "boot_attempts"), False)
+        add(f"{title}: server CPU (s)", (sc, "server_cpu_s"))
+        add(f"{title}: database CPU (s)", (sc, "db_cpu_s"))
+        add(f"{title}: HTTP probe p99 (ms)", (sc, "probe", "latency", "p99_ms"))
+        add(f"{title}: HTTP probe errors", (sc, "probe", "errors"), False)
     if any(_get(t, "mix") for t in targets.values()):
         add("mix: stations", ("mix", "stations"), False)
-        add("mix: max sustained msg/s", ("mix", "max_sustained_msgs_per_s"))
-        limits = {}
-        for name, t in targets.items():
-            steps = _get(t, "mix", "steps") or []
-            if steps:
-                last = steps[-1]
-                limits[name] = ", ".join(last["limit"]) if last["limit"] else "not reached"
-        rows.append(("mix: limit hit", limits, False))
-        k = common_mix_step(results)
-        if k is not None:
-            common = {
-                name: (_get(t, "mix", "steps") or [None] * (k + 1))[k]
-                for name, t in targets.items()
-            }
-            rate = next(c for c in common.values() if c)["offered_msgs_per_s"]
-            rows.append(
-                (f"mix @ {rate:,.0f} msg/s offered (all sustained):", dict.fromkeys(targets), False)
-            )
-
-            def add_c(label: str, path: tuple[str, ...]) -> None:
-                rows.append((label, {n: _get(c, *path) for n, c in common.items()}, True))
-
-            for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99.9", "p99_9_ms")):
-                add_c(f"  all actions {label} (ms)", ("all", key))
-            for a in ACTIONS:
-                add_c(f"  {a} p99 (ms)", ("actions", a, "p99_ms"))
-            add_c("  server CPU %", ("server_cpu_pct",))
-            rows.append(
-                (
-                    "  other processes CPU % (noise)",
-                    {n: _get(c, "other_cpu_pct") for n, c in common.items()},
-                    False,
-                )
-            )
+        add("mix: max sustained msg/s (median of repeats)", ("mix", "max_sustained_msgs_per_s"))
+        add("mix: repeats at the max (msg/s)", ("mix", "repeats"), False)
+        add("mix: repeats sustained", ("mix", "repeats_sustained"), False)
+        add("mix: noise retries", ("mix", "noise_retries_used"), False)
+        add("mix @ max: server CPU µs/msg", ("mix", "at_max", "server_cpu_us_per_msg"))
+        add("mix @ max: database CPU µs/msg", ("mix", "at_max", "db_cpu_us_per_msg"))
+        add("mix @ max: generator CPU µs/msg", ("mix", "at_max", "generator_cpu_us_per_msg"), False)
+        add("mix @ max: p99 (ms)", ("mix", "at_max", "all", "p99_ms"))
+        add("mix @ half max: offered msg/s", ("mix", "at_half", "offered_msgs_per_s"))
+        add("mix @ half max: server CPU µs/msg", ("mix", "at_half", "server_cpu_us_per_msg"))
+        add("mix @ half max: database CPU µs/msg", ("mix", "at_half", "db_cpu_us_per_msg"))
+        add("mix @ half max: all actions p99 (ms)", ("mix", "at_half", "all", "p99_ms"))
+        for a in ACTIONS:
+            add(f"mix @ half max: {a} p99 (ms)", ("mix", "at_half", "actions", a, "p99_ms"))
+        add("mix @ half max: wrong answers", ("mix", "at_half", "wrong"), False)
     return rows
 
 
@@ -148,32 +139,38 @@ def mix_detail_tables(results: dict[str, Any]) -> str:
             continue
         out.append(f"\n**{name}**: mix steps ({t['mix']['stations']} stations)\n")
         out.append(
-            "| offered msg/s | achieved msg/s | p50 ms | p99 ms | p99.9 ms | errors | timeouts "
-            "| server CPU % | generator CPU % | other CPU % | result |"
+            "| phase | offered msg/s | achieved msg/s | p50 ms | p99 ms | p99.9 ms | errors "
+            "(wrong) | timeouts | server µs/msg | DB µs/msg | generator µs/msg | other CPU % "
+            "| tries | result |"
         )
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in steps:
             a = s["all"]
             out.append(
-                f"| {_fmt(s['offered_msgs_per_s'])} | {_fmt(s['achieved_msgs_per_s'])} "
+                f"| {s.get('phase', '')} | {_fmt(s['offered_msgs_per_s'])} "
+                f"| {_fmt(s['achieved_msgs_per_s'])} "
                 f"| {_fmt(a['p50_ms'])} | {_fmt(a['p99_ms'])} | {_fmt(a['p99_9_ms'])} "
-                f"| {s['errors']} | {s['timeouts']} | {_fmt(s.get('server_cpu_pct'))} "
-                f"| {_fmt(s.get('generator_cpu_pct'))} | {_fmt(s.get('other_cpu_pct'))} "
+                f"| {s['errors']} ({s.get('wrong', 0)}) | {s['timeouts']} "
+                f"| {_fmt(s.get('server_cpu_us_per_msg'))} | {_fmt(s.get('db_cpu_us_per_msg'))} "
+                f"| {_fmt(s.get('generator_cpu_us_per_msg'))} | {_fmt(s.get('other_cpu_pct'))} "
+                f"| {len(s.get('attempts', [])) or 1} "
                 f"| {'sustained' if s['sustained'] else 'limit: ' + ', '.join(s['limit'])} |"
             )
-        best = t["mix"].get("at_max")
-        if best:
+        for key, label in (("at_max", "its max"), ("at_half", "half its max")):
+            best = t["mix"].get(key)
+            if not best:
+                continue
             out.append(
-                f"\n{name} per action at its max sustained step "
-                f"({_fmt(best['achieved_msgs_per_s'])} msg/s):\n"
+                f"\n{name} per action at {label} "
+                f"({_fmt(best['achieved_msgs_per_s'])} msg/s achieved):\n"
             )
-            out.append("| action | count | p50 ms | p99 ms | p99.9 ms | max ms |")
-            out.append("|---|---|---|---|---|---|")
+            out.append("| action | count | p50 ms | p99 ms | p99.9 ms | max ms | wrong |")
+            out.append("|---|---|---|---|---|---|---|")
             for a in ACTIONS:
                 s = best["actions"][a]
                 out.append(
                     f"| {a} | {_fmt(s['count'])} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} "
-                    f"| {_fmt(s['p99_9_ms'])} | {_fmt(s['max_ms'])} |"
+                    f"| {_fmt(s['p99_9_ms'])} | {_fmt(s['max_ms'])} | {_fmt(s.get('wrong'))} |"
                 )
     return "\n".join(out)
 

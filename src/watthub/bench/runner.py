@@ -21,9 +21,11 @@ from . import frames as F
 from . import procstats
 from .loadgen import check_loopback, raise_nofile_limit, worker_main
 from .stats import summarize_ms
-from .targets import TARGETS, BenchError, RunningServer, ServerTarget
+from .targets import TARGETS, BenchError, RunningServer, ServerTarget, run_step
 
-SCENARIOS = ("hold", "storm", "mix")
+SCENARIOS = ("hold", "storm", "storm-known", "storm-password", "mix")
+#: Scenarios that only make sense for WattHub (pre-registered stations, passwords).
+WATTHUB_ONLY = frozenset({"storm-known", "storm-password"})
 #: Source addresses used when one (src, dst) pair would run out of ephemeral ports.
 PER_SOURCE_ADDRESS = 20_000
 
@@ -44,12 +46,18 @@ class BenchConfig:
     heartbeat_interval: float = 30.0
     hold_window: float = 10.0
     storm_deadline: float = 120.0
+    password_stations: int = 2000
     mix_start_rate: float = 500.0
     mix_factor: float = 1.5
-    mix_max_steps: int = 12
+    mix_max_steps: int = 14
+    mix_probe_seconds: float = 5.0
+    mix_bisect: int = 3
+    mix_repeats: int = 3
     mix_step_seconds: float = 10.0
-    mix_max_p99_ms: float = 250.0
+    mix_max_p99_ms: float = 50.0
     mix_min_ratio: float = 0.9
+    unknown_tag_share: float = 0.02
+    pg_url: str | None = None
     max_noise_pct: float = 20.0
     noise_retries: int = 2
     meter_per_tx: int = 8
@@ -74,7 +82,14 @@ def log(cfg: BenchConfig, msg: str) -> None:
 class WorkerPool:
     """Generator processes; station ``i`` lives in worker ``i % workers``."""
 
-    def __init__(self, cfg: BenchConfig, url_base: str, stations: int) -> None:
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        url_base: str,
+        stations: int,
+        prefix: str = "BENCH",
+        password: str | None = None,
+    ) -> None:
         check_loopback(url_base)
         raise_nofile_limit()
         workers = max(1, min(cfg.workers, stations))
@@ -97,6 +112,10 @@ class WorkerPool:
                 "seed": cfg.seed,
                 "local_hosts": local_hosts,
                 "max_idle_s": cfg.max_seconds,
+                "stations_total": stations,
+                "station_prefix": prefix,
+                "password": password,
+                "unknown_tag_share": cfg.unknown_tag_share,
             }
             proc = ctx.Process(target=worker_main, args=(cmd_r, res_w, wcfg), daemon=True)
             proc.start()
@@ -156,12 +175,13 @@ def merge_connect(results: list[dict[str, Any]]) -> dict[str, Any]:
         "connect_lat": array("d"),
         "boot_lat": array("d"),
         "connect_errors": {},
+        "http_statuses": {},
     }
     for r in results:
         for k, v in r.items():
             if k in ("connect_lat", "boot_lat"):
                 merged[k].extend(v)
-            elif k == "connect_errors":
+            elif k in ("connect_errors", "http_statuses"):
                 for e, n in v.items():
                     merged[k][e] = merged[k].get(e, 0) + n
             elif k == "last_accept_at":
@@ -177,6 +197,8 @@ def connect_summary(m: dict[str, Any], stations: int) -> dict[str, Any]:
         "connected": m["connected"],
         "connect_failed": m["connect_failed"],
         "connect_errors": m["connect_errors"],
+        "http_statuses": m.get("http_statuses", {}),
+        "boot_wrong": m.get("boot_wrong", 0),
         "accepted": m["accepted"],
         "not_accepted": m["not_accepted"],
         "boot_timeouts": m["boot_timeouts"],
@@ -306,17 +328,67 @@ def run_hold(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> d
     }
 
 
-def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> dict[str, Any]:
-    n = cfg.storm_stations
+def _window(server: RunningServer, pool: WorkerPool, target: ServerTarget) -> procstats.CpuWindow:
+    return procstats.CpuWindow(
+        server.pid,
+        pool.pids,
+        db=target.db_name is not None,
+        database=target.db_name,
+        services=target.service_processes,
+    )
+
+
+def _storm_prefix() -> str:
+    """A fresh station-id prefix: stations the target has never seen (auto-registration)."""
+    n = int(time.time() * 10) % 36**4
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    tag = "".join(digits[(n // 36**k) % 36] for k in range(3, -1, -1))
+    return "N" + tag
+
+
+def run_storm(
+    cfg: BenchConfig, target: ServerTarget, server: RunningServer, kind: str = "new"
+) -> dict[str, Any]:
+    """N stations connect at once and boot.
+
+    ``kind``: ``new`` (stations the server has never seen: auto-registration), ``known``
+    (registered beforehand) or ``password`` (registered with a password, security profile 1:
+    they connect once, drop their connections together and reconnect at once; the reconnect is
+    what is measured).
+    """
+    n = cfg.password_stations if kind == "password" else cfg.storm_stations
+    password = "bench-password-0123" if kind == "password" else None
+    prefix = {"new": _storm_prefix(), "known": "KNOWN", "password": "PASSW"}[kind]
+    if kind != "new":
+        args = ["--stations", str(n), "--prefix", prefix]
+        run_step(
+            target, "watthub.bench.prepare", *args, *(["--password", password] if password else [])
+        )
     probe_url = cfg.probe_url or target.probe_url
-    with WorkerPool(cfg, target.ws_base, n) as pool:
+    extra: dict[str, Any] = {"kind": kind, "station_prefix": prefix}
+    with WorkerPool(cfg, target.ws_base, n, prefix=prefix, password=password) as pool:
+        if kind == "password":
+            # First contact (not measured): every station connects once, which a server may use
+            # to remember verified credentials; then all connections drop together.
+            t0 = time.monotonic()
+            first = merge_connect(
+                pool.command(
+                    {"cmd": "connect", "concurrency": cfg.connect_concurrency, "boot": True},
+                    cfg.storm_deadline + cfg.timeout * 4 + n / 20,
+                )
+            )
+            extra["first_connect_s"] = round(time.monotonic() - t0, 3)
+            extra["first_connect_accepted"] = first["accepted"]
+            extra["first_connect_failed"] = first["connect_failed"]
+            pool.command({"cmd": "disconnect"}, 60.0)
+            time.sleep(1.0)
         time.sleep(0.5)
         rss0 = procstats.rss_kib(server.pid)
         probe = Probe(probe_url, cfg.probe_interval, cfg.storm_deadline + 30) if probe_url else None
         if probe:
             probe.start()
         start_at = time.monotonic() + 0.5
-        win = procstats.CpuWindow(server.pid, pool.pids)
+        win = _window(server, pool, target)
         pool.send(
             {
                 "cmd": "connect",
@@ -336,14 +408,16 @@ def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> 
     all_ok = m["accepted"] == n
     return {
         **connect_summary(m, n),
+        **extra,
         "generator_loop": gen_loop,
         "all_accepted": all_ok,
         "time_to_all_accepted_s": round(m["last_accept_at"] - start_at, 3) if all_ok else None,
         "storm_wall_s": round(done - start_at, 3),
         "slowest_boot_ms": summarize_ms(m["boot_lat"])["max_ms"],
         "timeouts": m["boot_timeouts"],
-        "server_cpu_s": round(cpu["server_cpu_pct"] * cpu["window_s"] / 100, 3),
-        "generator_cpu_s": round(cpu["generator_cpu_pct"] * cpu["window_s"] / 100, 3),
+        "server_cpu_s": cpu["server_cpu_s"],
+        "db_cpu_s": cpu["db_cpu_s"],
+        "generator_cpu_s": cpu["generator_cpu_s"],
         "other_cpu_pct": cpu["other_cpu_pct"],
         "rss_before_kib": rss0,
         "rss_after_kib": rss1,
@@ -351,15 +425,79 @@ def run_storm(cfg: BenchConfig, target: ServerTarget, server: RunningServer) -> 
     }
 
 
-def _step_offered(cfg: BenchConfig, k: int) -> float:
-    return cfg.mix_start_rate * (cfg.mix_factor**k)
+class _MixRun:
+    """One mix step at a time against a connected pool; keeps every step it ran."""
+
+    def __init__(
+        self,
+        cfg: BenchConfig,
+        target: ServerTarget,
+        server: RunningServer,
+        pool: WorkerPool,
+        budget_end: float,
+    ) -> None:
+        self.cfg, self.target, self.server, self.pool = cfg, target, server, pool
+        self.budget_end = budget_end
+        self.steps: list[dict[str, Any]] = []
+        self.retries = 0
+
+    def step(self, offered: float, seconds: float, phase: str) -> dict[str, Any] | None:
+        """Run one step (repeated when other processes disturbed it); None when out of time."""
+        cfg = self.cfg
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(cfg.noise_retries + 1):
+            if time.monotonic() + seconds + 5 > self.budget_end:
+                log(cfg, f"{self.target.name}: mix stopped, time budget reached")
+                break
+            st = _run_mix_step(cfg, self.target, self.pool, self.server, offered, seconds)
+            st["phase"] = phase
+            st["attempt"] = attempt + 1
+            st["disturbed"] = st["other_cpu_pct"] > cfg.max_noise_pct
+            verdict = "ok" if st["sustained"] else "limit: " + ",".join(st["limit"])
+            log(
+                cfg,
+                f"{self.target.name}: {phase:7s} offered {offered:8.0f}/s "
+                f"achieved {st['achieved_msgs_per_s']:8.0f}/s p99 {st['all']['p99_ms']} ms "
+                f"server {st['server_cpu_us_per_msg']} us/msg db {st['db_cpu_us_per_msg']} us/msg "
+                f"gen {st['generator_cpu_us_per_msg']} us/msg other {st['other_cpu_pct']}% "
+                f"-> {verdict}{' (disturbed, repeating)' if st['disturbed'] else ''}",
+            )
+            attempts.append(st)
+            if not st["disturbed"] or attempt == cfg.noise_retries:
+                break
+            self.retries += 1
+            time.sleep(2.0)
+        if not attempts:
+            return None
+        # The least disturbed attempt (other processes' CPU; the database's own CPU is part of
+        # the target and does not count as disturbance). Every attempt is reported.
+        best = min(attempts, key=lambda a: a["other_cpu_pct"])
+        best["attempts"] = [
+            {
+                k: a[k]
+                for k in (
+                    "achieved_msgs_per_s",
+                    "sustained",
+                    "other_cpu_pct",
+                    "server_cpu_us_per_msg",
+                    "db_cpu_us_per_msg",
+                )
+            }
+            for a in attempts
+        ]
+        self.steps.append(best)
+        time.sleep(0.5)
+        return best
 
 
 def run_mix(
     cfg: BenchConfig, target: ServerTarget, server: RunningServer, budget_end: float
 ) -> dict[str, Any]:
+    """Find the highest sustained rate: a coarse ladder of short probe steps (×``mix_factor``),
+    ``mix_bisect`` bisections between the last sustained and the first failed rate, then
+    ``mix_repeats`` full steps at the rate found (the median is reported), and one step at half
+    of it for the latency table."""
     n = cfg.mix_stations
-    steps: list[dict[str, Any]] = []
     with WorkerPool(cfg, target.ws_base, n) as pool:
         conn = merge_connect(
             pool.command(
@@ -367,101 +505,139 @@ def run_mix(
                 cfg.timeout * 4 + n / 50,
             )
         )
+        if conn["accepted"] != n:
+            raise BenchError(f"{target.name}: mix set-up: only {conn['accepted']}/{n} booted")
         warm = pool.command(
             {"cmd": "warmup", "concurrency": cfg.connect_concurrency}, cfg.timeout * 4 + n / 50
         )
         warm_errors = sum(w["errors"] for w in warm)
+        if warm_errors:
+            raise BenchError(
+                f"{target.name}: mix set-up: {warm_errors} warm-up StartTransactions failed"
+            )
         time.sleep(0.5)
+        run = _MixRun(cfg, target, server, pool, budget_end)
+        lo: float | None = None
+        hi: float | None = None
         for k in range(cfg.mix_max_steps):
             offered = _step_offered(cfg, k)
-            step = None
-            attempts: list[dict[str, Any]] = []
-            for attempt in range(cfg.noise_retries + 1):
-                if time.monotonic() + cfg.mix_step_seconds + 5 > budget_end:
-                    log(cfg, f"{target.name}: mix stopped, time budget reached")
-                    break
-                step = _run_mix_step(cfg, pool, server, offered, n)
-                step["attempt"] = attempt + 1
-                step["disturbed"] = step["other_cpu_pct"] > cfg.max_noise_pct
-                verdict = "ok" if step["sustained"] else "limit: " + ",".join(step["limit"])
-                log(
-                    cfg,
-                    f"{target.name}: mix offered {offered:8.0f}/s "
-                    f"achieved {step['achieved_msgs_per_s']:8.0f}/s "
-                    f"p99 {step['all']['p99_ms']} ms CPU server {step['server_cpu_pct']}% "
-                    f"gen {step['generator_cpu_pct']}% other {step['other_cpu_pct']}% "
-                    f"-> {verdict}{' (disturbed by other processes)' if step['disturbed'] else ''}",
-                )
-                attempts.append(step)
-                if not step["disturbed"]:
-                    break
-                time.sleep(2.0)
-            if step is None:
+            st = run.step(offered, cfg.mix_probe_seconds, "ladder")
+            if st is None:
                 break
-            # Keep the attempt least disturbed by other processes.
-            step = min(attempts, key=lambda a: a["other_cpu_pct"])
-            steps.append(step)
-            if not step["sustained"]:
+            if st["sustained"]:
+                lo = offered
+            else:
+                hi = offered
                 break
-            time.sleep(0.5)
+        if lo is not None and hi is not None:
+            for _ in range(cfg.mix_bisect):
+                mid = (lo * hi) ** 0.5
+                st = run.step(mid, cfg.mix_step_seconds, "bisect")
+                if st is None:
+                    break
+                if st["sustained"]:
+                    lo = mid
+                else:
+                    hi = mid
+        repeats: list[dict[str, Any]] = []
+        if lo is not None:
+            for _ in range(cfg.mix_repeats):
+                st = run.step(lo, cfg.mix_step_seconds, "repeat")
+                if st is None:
+                    break
+                repeats.append(st)
+        at_max: dict[str, Any] | None = None
+        max_rate: float | None = None
+        if repeats:
+            ordered = sorted(repeats, key=lambda r: r["achieved_msgs_per_s"])
+            at_max = ordered[len(ordered) // 2]
+            max_rate = at_max["achieved_msgs_per_s"]
+        half = None
+        if max_rate:
+            half = run.step(max_rate / 2, cfg.mix_step_seconds, "half")
+        finish = pool.command({"cmd": "finish", "concurrency": cfg.connect_concurrency}, 120)
         gen_loop = pool.loop_name
-    sustained = [s for s in steps if s["sustained"]]
-    best = max(sustained, key=lambda s: s["achieved_msgs_per_s"]) if sustained else None
     return {
         **connect_summary(conn, n),
         "generator_loop": gen_loop,
         "meter_values_per_transaction": cfg.meter_per_tx,
+        "unknown_tag_share": cfg.unknown_tag_share,
         "warmup_errors": warm_errors,
         "step_seconds": cfg.mix_step_seconds,
         "max_p99_ms": cfg.mix_max_p99_ms,
-        "steps": steps,
-        "max_sustained_msgs_per_s": best["achieved_msgs_per_s"] if best else None,
-        "at_max": best,
+        "steps": run.steps,
+        "noise_retries_used": run.retries,
+        "repeats": [r["achieved_msgs_per_s"] for r in repeats],
+        "repeats_sustained": sum(1 for r in repeats if r["sustained"]),
+        "max_sustained_msgs_per_s": max_rate,
+        "bracket": {"sustained": lo, "failed": hi},
+        "at_max": at_max,
+        "at_half": half,
+        "transactions_stopped_at_end": sum(f["stopped"] for f in finish),
     }
 
 
 def _run_mix_step(
-    cfg: BenchConfig, pool: WorkerPool, server: RunningServer, offered: float, n: int
+    cfg: BenchConfig,
+    target: ServerTarget,
+    pool: WorkerPool,
+    server: RunningServer,
+    offered: float,
+    seconds: float,
 ) -> dict[str, Any]:
+    n = cfg.mix_stations
     start_at = time.monotonic() + 0.3
     pool.send(
         {
             "cmd": "mix",
             "rate_per_station": offered / n,
             "start_at": start_at,
-            "duration": cfg.mix_step_seconds,
+            "duration": seconds,
         }
     )
     time.sleep(max(0.0, start_at - time.monotonic()))
-    win = procstats.CpuWindow(server.pid, pool.pids)
-    time.sleep(max(0.0, start_at + cfg.mix_step_seconds - time.monotonic()))
+    win = _window(server, pool, target)
+    time.sleep(max(0.0, start_at + seconds - time.monotonic()))
     cpu = win.stop()
     res = pool.collect(cfg.timeout + 30)
-    step = _mix_step(cfg, offered, res)
+    step = _mix_step(cfg, offered, seconds, res)
     step.update({key: v for key, v in cpu.items() if key != "window_s"})
+    done = max(step["answered_in_window"], 1)
+    for who in ("server", "db", "generator"):
+        step[f"{who}_cpu_us_per_msg"] = round(1e6 * cpu[f"{who}_cpu_s"] / done, 1)
     return step
 
 
-def _mix_step(cfg: BenchConfig, offered: float, res: list[dict[str, Any]]) -> dict[str, Any]:
+def _mix_step(
+    cfg: BenchConfig, offered: float, seconds: float, res: list[dict[str, Any]]
+) -> dict[str, Any]:
     actions = [a for a, _ in F.MIX_CYCLE]
     per_action: dict[str, Any] = {}
     all_lat = array("d")
-    totals = {"ok": 0, "errors": 0, "timeouts": 0}
+    totals = {"ok": 0, "errors": 0, "wrong": 0, "timeouts": 0}
     for a in actions:
         lat = array("d")
-        ok = err = to = 0
+        ok = err = wrong = to = 0
         for r in res:
             lat.extend(r["lat"][a])
             ok += r["ok"][a]
             err += r["errors"][a]
+            wrong += r["wrong"][a]
             to += r["timeouts"][a]
         all_lat.extend(lat)
-        per_action[a] = {**summarize_ms(lat), "ok": ok, "errors": err, "timeouts": to}
+        per_action[a] = {
+            **summarize_ms(lat),
+            "ok": ok,
+            "errors": err,
+            "wrong": wrong,
+            "timeouts": to,
+        }
         totals["ok"] += ok
         totals["errors"] += err
+        totals["wrong"] += wrong
         totals["timeouts"] += to
     done = sum(r["done_in_window"] for r in res)
-    achieved = done / cfg.mix_step_seconds
+    achieved = done / seconds
     summary = summarize_ms(all_lat)
     reasons = []
     if totals["errors"]:
@@ -475,8 +651,11 @@ def _mix_step(cfg: BenchConfig, offered: float, res: list[dict[str, Any]]) -> di
     return {
         "offered_msgs_per_s": round(offered, 1),
         "achieved_msgs_per_s": round(achieved, 1),
+        "seconds": seconds,
+        "answered_in_window": done,
         "sent": sum(r["sent"] for r in res),
         **totals,
+        "wrong_samples": [w for r in res for w in r["wrong_samples"]][:5],
         "disconnected": sum(r["disconnected"] for r in res),
         "late_sends": sum(r["late"] for r in res),
         "max_schedule_lag_ms": round(1000 * max(r["max_lag_s"] for r in res), 1),
@@ -487,6 +666,10 @@ def _mix_step(cfg: BenchConfig, offered: float, res: list[dict[str, Any]]) -> di
         "sustained": not reasons,
         "limit": reasons,
     }
+
+
+def _step_offered(cfg: BenchConfig, k: int) -> float:
+    return cfg.mix_start_rate * (cfg.mix_factor**k)
 
 
 # ---------------------------------------------------------------------- driver
@@ -559,14 +742,25 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
         workdir = base / name
         workdir.mkdir(parents=True, exist_ok=True)
         target = TARGETS[name](
-            workdir, server_loop=cfg.server_loop, db_url=cfg.db_url, extra_env=cfg.watthub_env
+            workdir,
+            server_loop=cfg.server_loop,
+            db_url=cfg.db_url,
+            pg_url=cfg.pg_url,
+            extra_env=cfg.watthub_env,
         )
         tres: dict[str, Any] = {"description": target.description, "info": target.info}
         results["targets"][name] = tres
         if target.prepare is not None:
             log(cfg, f"{name}: preparing")
-            target.prepare(target)
+            try:
+                target.prepare(target)
+            except BenchError as exc:
+                log(cfg, f"{name}: set-up failed: {exc}")
+                tres["setup"] = {"error": str(exc)}
+                continue
         for scenario in cfg.scenarios:
+            if scenario in WATTHUB_ONLY and not target.is_watthub:
+                continue
             if time.monotonic() > budget_end:
                 tres[scenario] = {"error": "time budget exhausted before start"}
                 continue
@@ -576,7 +770,11 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                     if scenario == "hold":
                         tres[scenario] = run_hold(cfg, target, server)
                     elif scenario == "storm":
-                        tres[scenario] = run_storm(cfg, target, server)
+                        tres[scenario] = run_storm(cfg, target, server, "new")
+                    elif scenario == "storm-known":
+                        tres[scenario] = run_storm(cfg, target, server, "known")
+                    elif scenario == "storm-password":
+                        tres[scenario] = run_storm(cfg, target, server, "password")
                     elif scenario == "mix":
                         tres[scenario] = run_mix(cfg, target, server, budget_end)
                     else:

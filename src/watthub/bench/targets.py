@@ -9,12 +9,14 @@ a factory to :data:`TARGETS`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +73,13 @@ class ServerTarget:
     prepare: Callable[[ServerTarget], None] | None = None
     startup_timeout: float = 60.0
     info: dict[str, str] = field(default_factory=dict)
+    #: PostgreSQL database the target uses: its server processes' CPU is counted as the target's.
+    db_name: str | None = None
+    #: The target is WattHub (station prefixes, pre-registered stations, passwords apply).
+    is_watthub: bool = False
+    #: Command names of other servers the target needs (a cluster's ``redis-server``): their CPU
+    #: is counted with the database's.
+    service_processes: frozenset[str] = frozenset()
 
     @property
     def ws_base(self) -> str:
@@ -169,10 +178,13 @@ def raw_ws_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> Se
     )
 
 
-def ocpp_lib_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
+def ocpp_lib_target(
+    workdir: Path, server_loop: str = "uvloop", sync_validation: bool = False, **_: object
+) -> ServerTarget:
     port = free_port()
+    name = "ocpp-lib-sync" if sync_validation else "ocpp-lib"
     return ServerTarget(
-        name="ocpp-lib",
+        name=name,
         command=[
             sys.executable,
             "-m",
@@ -181,14 +193,20 @@ def ocpp_lib_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> 
             str(port),
             "--loop",
             server_loop,
+            *(["--sync-validation"] if sync_validation else []),
         ],
         env=python_env(),
         port=port,
         probe_url=f"http://127.0.0.1:{port}/health",
-        description="ocpp.v16.ChargePoint with @on handlers, library defaults, in-memory store",
+        description="ocpp.v16.ChargePoint with @on handlers, in-memory store, "
+        + ("ASYNC_VALIDATION=False" if sync_validation else "library defaults"),
         workdir=workdir,
-        info={"loop": server_loop},
+        info={"loop": server_loop, "async_validation": str(not sync_validation)},
     )
+
+
+def ocpp_lib_sync_target(workdir: Path, **options: object) -> ServerTarget:
+    return ocpp_lib_target(workdir, **{**options, "sync_validation": True})
 
 
 def write_tags_csv(path: Path, count: int = F.ID_TAG_COUNT) -> Path:
@@ -198,30 +216,39 @@ def write_tags_csv(path: Path, count: int = F.ID_TAG_COUNT) -> Path:
     return path
 
 
+def run_step(target: ServerTarget, module: str, *args: str, timeout: float = 600) -> None:
+    """Run ``python -m <module> args`` with the target's environment; fail the run on error."""
+    what = f"{module} {' '.join(args[:2])}"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            env=target.env,
+            capture_output=True,
+            timeout=timeout,
+            cwd=str(target.workdir) if target.workdir else None,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{target.name}: set-up `{what}` timed out") from exc
+    if proc.returncode != 0:
+        err = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-400:]
+        raise BenchError(f"{target.name}: set-up `{what}` failed: {err}")
+
+
 def _import_tags(target: ServerTarget) -> None:
-    """Migrate the database and import the generator's id tags (``watthub tag import``)."""
+    """Migrate the database and import the generator's id tags (``watthub tag import``).
+
+    A failure fails the run: with missing tags every answer would be ``Invalid``."""
     assert target.workdir is not None
+    if target.db_name is not None:
+        run_step(target, "watthub.bench.prepare", "--create-database")
     csv = write_tags_csv(target.workdir / "bench-tags.csv")
-    for args in (["db", "upgrade"], ["tag", "import", str(csv)]):
-        what = " ".join(args[:2])
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "watthub", *args],
-                env=target.env,
-                capture_output=True,
-                timeout=120,
-                cwd=str(target.workdir),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            err = "timed out"
-        else:
-            if proc.returncode == 0:
-                continue
-            err = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-400:]
-        msg = f"`watthub {what}` failed ({err}); unknown tags answer Invalid"
-        print(f"[bench] {target.name}: {msg}", file=sys.stderr)
-        return
+    run_step(target, "watthub", "db", "upgrade")
+    run_step(target, "watthub", "tag", "import", str(csv))
+
+
+#: Database of the ``watthub-pg`` target (dropped and re-created before the run).
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/watthub_bench"
 
 
 def watthub_target(
@@ -229,11 +256,13 @@ def watthub_target(
     db_url: str | None = None,
     import_tags: bool = True,
     extra_env: dict[str, str] | None = None,
+    name: str = "watthub",
     **_: object,
 ) -> ServerTarget:
     port = free_port()
     api_port = free_port()
     url = db_url or f"sqlite+aiosqlite:///{(workdir / 'watthub.db').resolve()}"
+    db_name = None if url.startswith("sqlite") else url.rsplit("/", 1)[-1].split("?", 1)[0]
     env = python_env(
         {
             "WATTHUB_DATABASE_URL": url,
@@ -247,7 +276,7 @@ def watthub_target(
         }
     )
     return ServerTarget(
-        name="watthub",
+        name=name,
         command=[sys.executable, "-m", "watthub", "serve"],
         env=env,
         port=port,
@@ -259,13 +288,59 @@ def watthub_target(
         prepare=_import_tags if import_tags else None,
         startup_timeout=90.0,
         info={"database": url.split("://", 1)[0], **(extra_env or {})},
+        db_name=db_name,
+        is_watthub=True,
     )
+
+
+def watthub_pg_target(
+    workdir: Path, pg_url: str | None = None, db_url: str | None = None, **options: object
+) -> ServerTarget:
+    """WattHub on PostgreSQL (``--pg-url``, default :data:`DEFAULT_PG_URL`)."""
+    url = pg_url or (db_url if db_url and not db_url.startswith("sqlite") else DEFAULT_PG_URL)
+    return watthub_target(workdir, db_url=url, name="watthub-pg", **options)  # type: ignore[arg-type]
+
+
+#: Redis of the ``watthub-cluster*`` targets (override: --watthub-env WATTHUB_REDIS_URL=...).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def watthub_cluster_target(
+    workdir: Path,
+    workers: int | str = "auto",
+    extra_env: dict[str, str] | None = None,
+    **options: object,
+) -> ServerTarget:
+    """``watthub serve --workers N``: N WattHub nodes on one PostgreSQL database (the same one,
+    and the same set-up, as ``watthub-pg``), coordinated through Redis. Redis' CPU is counted
+    with PostgreSQL's as the target's own cost, as is every worker's (the server process tree)."""
+    env = {
+        "WATTHUB_REDIS_URL": DEFAULT_REDIS_URL,
+        # A fresh key space per run: nothing left over from an earlier run (or a test) counts.
+        "WATTHUB_CLUSTER_PREFIX": f"watthub-bench-{uuid.uuid4().hex[:8]}",
+        **(extra_env or {}),
+    }
+    target = watthub_pg_target(workdir, extra_env=env, **options)
+    target.name = "watthub-cluster" if workers == "auto" else f"watthub-cluster-{workers}"
+    target.command += ["--workers", str(workers)]
+    target.description = (
+        f"WattHub, {workers} worker process(es) on PostgreSQL + Redis (serve --workers)"
+    )
+    target.info["workers"] = str(workers)
+    target.info["database_cpu"] = "PostgreSQL backends of this database + redis-server"
+    target.service_processes = frozenset({"redis-server"})
+    return target
 
 
 TARGETS: dict[str, Callable[..., ServerTarget]] = {
     "raw-ws": raw_ws_target,
     "ocpp-lib": ocpp_lib_target,
+    "ocpp-lib-sync": ocpp_lib_sync_target,
     "watthub": watthub_target,
+    "watthub-pg": watthub_pg_target,
+    "watthub-cluster-1": functools.partial(watthub_cluster_target, workers=1),
+    "watthub-cluster-2": functools.partial(watthub_cluster_target, workers=2),
+    "watthub-cluster": watthub_cluster_target,  # one worker per core
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -62,6 +63,8 @@ class ClusterGateway:
         self.ownership = ownership
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._serving: set[asyncio.Task[None]] = set()
+        # Metrics hook (observability): (action, result, seconds) for every routed command.
+        self.on_routed: Callable[[str, str, float], None] | None = None
         node.on("call", self._on_call)
         node.on("disconnect", self._on_call)
         node.on("reply", self._on_reply)
@@ -95,10 +98,19 @@ class ClusterGateway:
             return await self.local.call(station_id, action, payload, timeout)
         wait = timeout or self.local.default_timeout
         message = {"t": "call", "s": station_id, "a": action, "p": payload, "to": wait}
-        reply = await self._route(station_id, message, wait + ROUTING_MARGIN)
-        if "ok" in reply:
-            return reply["ok"]  # type: ignore[no-any-return]
-        raise _error(reply)
+        started, result = time.perf_counter(), "cancelled"
+        try:
+            reply = await self._route(station_id, message, wait + ROUTING_MARGIN)
+            if "ok" in reply:
+                result = "ok"
+                return reply["ok"]  # type: ignore[no-any-return]
+            raise _error(reply)
+        except GatewayError as exc:
+            result = _ROUTED_RESULTS.get(type(exc), "error")
+            raise
+        finally:
+            if self.on_routed is not None:
+                self.on_routed(action, result, time.perf_counter() - started)
 
     async def disconnect(self, station_id: str, reason: str) -> bool:
         if self.local.is_connected(station_id):
@@ -194,6 +206,14 @@ class ClusterGateway:
         for task in list(self._serving):
             task.cancel()
         await asyncio.gather(*self._serving, return_exceptions=True)
+
+
+_ROUTED_RESULTS: dict[type[GatewayError], str] = {
+    StationCallError: "callerror",
+    StationTimeout: "timeout",
+    StationNotConnected: "not_connected",
+    ClusterUnavailable: "unavailable",
+}
 
 
 def _error(reply: dict[str, Any]) -> GatewayError:

@@ -84,6 +84,9 @@ def supervise(settings: Settings, count: int, config_file: str | None) -> int:
             "WATTHUB_REUSE_PORT": "true",
             "WATTHUB_AUTO_MIGRATE": "false",
         }
+        if settings.metrics_port:
+            # Each worker its own metrics port: a scrape must reach one worker, every time.
+            env["WATTHUB_METRICS_PORT"] = str(settings.metrics_port + index)
         if index > 0:
             # One FTP receiver per machine (it has its own port); docs/cluster.md.
             env["WATTHUB_FTP_ENABLED"] = "false"

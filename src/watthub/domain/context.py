@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watthub.config import Settings
 from watthub.gateway import StationGateway
+from watthub.observability.health import Health
+from watthub.observability.metrics import Metrics
 from watthub.storage.db import Read
 from watthub.storage.writer import BatchWriter
 
@@ -36,6 +39,12 @@ class Services:
     features: dict[str, Any] = field(default_factory=dict)
     # Cache invalidation across processes (domain/invalidation.py); set by WattHub.start.
     invalidation: Invalidation = field(default=None)  # type: ignore[assignment]
+    # Counters and histograms of this process (GET /metrics) and its readiness checks.
+    metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
+    # Handshake state (server/station_cache.py, server/credentials.py); set by WattHub.start.
+    station_cache: Any = None
+    credentials: Any = None
     # Once-only work across nodes (domain/leases.py); set by WattHub.start.
     leases: Leases = field(default=None)  # type: ignore[assignment]
 
@@ -46,6 +55,10 @@ class StationContext:
     services: Services
     station: dict[str, Any]
     log: logging.LoggerAdapter[logging.Logger]
+    # Since the last BootNotification of this connection: its time, and the connectors that
+    # have reported a status since (domain/transactions.py closes stale transactions on it).
+    booted_at: datetime | None = None
+    reported_since_boot: set[int] = field(default_factory=set)
 
     @property
     def settings(self) -> Settings:

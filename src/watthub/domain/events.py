@@ -15,6 +15,9 @@ Listener = Callable[..., Awaitable[None]]
 
 TRANSACTION_STARTED = "transaction_started"
 TRANSACTION_STOPPED = "transaction_stopped"
+# A transaction WattHub closed itself (the charger lost it): station_id, transaction_id,
+# connector_id, cause (newStart | boot), meter_stop, stop_time. TRANSACTION_STOPPED comes too.
+TRANSACTION_STALE_CLOSED = "transaction_stale_closed"
 STATION_BOOTED = "station_booted"
 STATION_CONNECTED = "station_connected"
 STATION_DISCONNECTED = "station_disconnected"
@@ -23,6 +26,8 @@ STATUS_CHANGED = "status_changed"  # station_id, connector_id, status, error_cod
 METER_VALUES = "meter_values"  # station_id, connector_id, transaction_id, meter_value (OCPP list)
 SECURITY_EVENT = "security_event"  # station_id, type, critical, tech_info, timestamp
 FIRMWARE_STATUS = "firmware_status"  # station_id, kind ("firmware"/"diagnostics"), status
+# A site's allocation was recomputed: site_id, sent ([{transactionId, limit, accepted}]).
+SITE_ALLOCATION = "site_allocation"
 # An operator (user or token) sent a command: actor, actor_kind, station_id, action, result,
 # answer (summary, secrets redacted), at (ISO time). domain/audit.py
 COMMAND_SENT = "command_sent"

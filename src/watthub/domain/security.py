@@ -14,6 +14,7 @@ from watthub.domain import events, pki_store
 from watthub.domain.commands import CommandNotAllowed, InvalidCommand, send_command
 from watthub.domain.context import Services, StationContext
 from watthub.domain.firmware import open_upload_location, own_upload_location
+from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.domain.registry import after_command, before_command, on
 from watthub.files.runtime import runtime
 from watthub.ocppj import config_keys, schemas
@@ -233,6 +234,8 @@ async def apply_security_change(
             await stations_repo.update_station(conn, station_id, password_hash=password_hash)
 
         await services.writer.run(set_password)
+        services.invalidation.publish(STATIONS, station_id)
+        services.invalidation.publish(STATION_CREDENTIALS, station_id)
         log.info("[%s] new password accepted by the station and in force", station_id)
     elif config_keys.same_key(sent.get("key"), config_keys.SECURITY_PROFILE):
         target = int(sent["value"])
@@ -243,6 +246,7 @@ async def apply_security_change(
             )
 
         await services.writer.run(upgrade)
+        services.invalidation.publish(STATIONS, station_id)
         log.info("[%s] security profile is now %d", station_id, target)
 
 

@@ -111,10 +111,14 @@ async def rebalance(
         sent: list[dict[str, Any]] = []
         # A refusal shrinks what the others may draw: plan again (a few rounds at most, each
         # refusal is final for the transaction until its station reconnects).
+        dropped: list[int] = []
         for _round in range(_MAX_ROUNDS):
-            if not await _rebalance_once(services, site_id, refresh_station, sent):
+            if not await _rebalance_once(services, site_id, refresh_station, sent, dropped):
                 break
             refresh_station = None
+        if sent or dropped:
+            # The console shows the allocation per transaction live (api/live_feed.py).
+            services.events.emit(events.SITE_ALLOCATION, site_id=site_id, sent=sent)
         return {"site": site_id, "sent": sent}
 
 
@@ -128,7 +132,11 @@ def assumed_draw(site: dict[str, Any]) -> float:
 
 
 async def _rebalance_once(
-    services: Services, site_id: str, refresh_station: str | None, sent: list[dict[str, Any]]
+    services: Services,
+    site_id: str,
+    refresh_station: str | None,
+    sent: list[dict[str, Any]],
+    dropped: list[int],
 ) -> bool:
     """One planning round; ``True`` when a station refused a limit (plan again)."""
     async with services.engine.connect() as conn:
@@ -146,6 +154,7 @@ async def _rebalance_once(
                 await repo.drop_allocation(conn, tx)
 
         await services.writer.run(drop)
+        dropped.extend(gone)
     limit = float(site["limit"])
     # Refused transactions count at what their station may draw and get no new request —
     # except on their station's reconnect (it may have been reconfigured meanwhile).

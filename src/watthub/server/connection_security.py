@@ -24,13 +24,18 @@ log = logging.getLogger("watthub.security")
 
 @dataclass(frozen=True)
 class Refusal:
-    status: int  # 401 (credentials) or 403 (wrong profile / transport)
+    status: int  # 401 credentials, 403 wrong profile / transport, 429 back-off, 503 overload
     event_type: str
     reason: str
+    retry_after: int = 0
 
 
 async def check_connection(
-    services: Services, station: dict[str, Any], ssl_object: Any, authorization: str | None
+    services: Services,
+    station: dict[str, Any],
+    ssl_object: Any,
+    authorization: str | None,
+    address: str | None = None,
 ) -> Refusal | None:
     station_id = station["id"]
     profile = int(station.get("security_profile") or 0)
@@ -51,10 +56,15 @@ async def check_connection(
         return Refusal(401, "FailedToAuthenticate", "no or malformed Basic authorization header")
     if credentials[0] != station_id:
         return Refusal(401, "FailedToAuthenticate", "Basic auth user is not the station id")
-    ok = await asyncio.to_thread(verify_station_password, credentials[1], password_hash)
-    if not ok:
-        return Refusal(401, "FailedToAuthenticate", "wrong password")
-    return None
+    guard = services.credentials
+    if guard is None:
+        ok = await asyncio.to_thread(verify_station_password, credentials[1], password_hash)
+        return None if ok else Refusal(401, "FailedToAuthenticate", "wrong password")
+    verdict = await guard.verify(station_id, address, credentials[1], password_hash)
+    if verdict.ok:
+        return None
+    event = "FailedToAuthenticate" if verdict.status == 401 else "AuthenticationThrottled"
+    return Refusal(verdict.status, event, verdict.reason, verdict.retry_after)
 
 
 def _check_certificate(
@@ -79,6 +89,10 @@ def _check_certificate(
 
 async def record_refusal(services: Services, station_id: str, refusal: Refusal) -> None:
     log.warning("[%s] connection refused: %s", station_id, refusal.reason)
+    if refusal.status in (429, 503):
+        # Overload and back-off answers are not security events worth a row each: a storm or a
+        # guessing bot would turn them into a write flood. The log line above is kept.
+        return
 
     async def op(conn: AsyncConnection) -> None:
         await security_repo.insert_event(

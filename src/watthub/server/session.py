@@ -7,6 +7,7 @@ a handler waits for the database, and a handler can never deadlock on a call to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -27,6 +28,10 @@ from watthub.storage import messages_repo
 from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 
 logger = logging.getLogger("watthub.station")
+
+# A flooding station is disconnected once the call in hand is answered, waiting at most this long:
+# an answer that never leaves would make the charger redeliver data that is already stored.
+FLOOD_ANSWER_WAIT = 5.0
 
 
 class StationLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -55,12 +60,15 @@ class StationSession:
         self._message_log = message_log
         self._pending = PendingCalls()
         self._call_lock = asyncio.Lock()
-        self._inbox: deque[frames.Call] = deque()
+        # Each CALL with the time it was read, so the handling latency includes queueing.
+        self._inbox: deque[tuple[frames.Call, float]] = deque()
         self._in_progress: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._flooded = False
         self._max_inbox = services.settings.max_inbound_queue
+        self._metrics = services.metrics
 
     @property
     def lenient(self) -> bool:
@@ -101,6 +109,7 @@ class StationSession:
                 exc.description,
             )
             if exc.message_id is not None:
+                self._metrics.callerror_sent(None, exc.code)
                 await self._send(
                     frames.encode_error(exc.message_id, exc.code, exc.description),
                     frames.CALLERROR,
@@ -131,8 +140,11 @@ class StationSession:
             self.log.warning("dropped a late or unknown answer (message id %s)", frame.message_id)
 
     def _enqueue(self, call: frames.Call) -> None:
+        if self._flooded:
+            return  # being disconnected: not handled, so the charger sends it again later
         if call.message_id in self._in_progress:
             # OCPP-J §4.2.3: a call with the same id is being handled already.
+            self._metrics.callerror_sent(call.action, ErrorCode.PROTOCOL_ERROR)
             self._spawn(
                 self._send(
                     frames.encode_error(
@@ -151,13 +163,26 @@ class StationSession:
                 "more than %d unanswered calls queued: disconnecting a flooding station",
                 self._max_inbox,
             )
+            # The queued calls are dropped unhandled (nothing stored, the charger resends them);
+            # the one in hand is finished and answered before the close.
+            for dropped in self._inbox:
+                self._in_progress.discard(dropped.message_id)
             self._inbox.clear()
-            self._spawn(self.close("inbound queue limit exceeded", 1008))
+            self._flooded = True
+            self._spawn(self._close_flooding())
             return
         self._in_progress.add(call.message_id)
-        self._inbox.append(call)
+        self._inbox.append((call, time.perf_counter()))
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
+
+    async def _close_flooding(self) -> None:
+        worker = self._worker
+        if worker is not None:
+            # A timeout, or the worker's own failure (logged there): close all the same.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(worker), FLOOD_ANSWER_WAIT)
+        await self.close("inbound queue limit exceeded", 1008)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -167,7 +192,7 @@ class StationSession:
     async def _work(self) -> None:
         try:
             while self._inbox:
-                call = self._inbox.popleft()
+                call, received = self._inbox.popleft()
                 try:
                     reply, kind = await self._handle(call)
                 finally:
@@ -176,6 +201,9 @@ class StationSession:
                     await self._send(reply, kind, call.action, call.message_id)
                 except ConnectionClosed:
                     self.log.info("connection closed before the %s answer was sent", call.action)
+                self._metrics.message_in(
+                    call.action, kind == frames.CALLRESULT, time.perf_counter() - received
+                )
         finally:
             self._worker = None
 
@@ -221,6 +249,7 @@ class StationSession:
                 exc.code,
                 exc.description,
             )
+            self._metrics.callerror_sent(call.action, exc.code)
             return (
                 frames.encode_error(call.message_id, exc.code, exc.description, exc.details),
                 frames.CALLERROR,
@@ -239,6 +268,7 @@ class StationSession:
                 type(exc).__name__ if unavailable else repr(exc)[:300],
                 exc_info=None if unavailable else exc,
             )
+            self._metrics.callerror_sent(call.action, ErrorCode.INTERNAL_ERROR)
             return (
                 frames.encode_error(
                     call.message_id, ErrorCode.INTERNAL_ERROR, "The central system failed"
@@ -270,6 +300,7 @@ class StationSession:
             if self._closed:
                 raise StationNotConnected(f"Station {self.station_id} is not connected")
             pending = self._pending.open(action)
+            started, result, code = time.perf_counter(), "cancelled", None
             try:
                 try:
                     await self._send(
@@ -279,17 +310,27 @@ class StationSession:
                         pending.message_id,
                     )
                 except ConnectionClosed as exc:
+                    result = "disconnected"
                     raise StationNotConnected(f"Station {self.station_id} disconnected") from exc
                 try:
                     async with asyncio.timeout(timeout):
                         outcome = await pending.future
                 except TimeoutError:
+                    result = "timeout"
                     self.log.warning("%s timed out after %.0f s", action, timeout)
                     raise StationTimeout(
                         f"Station {self.station_id} did not answer {action} within {timeout:g} s"
                     ) from None
+                except StationNotConnected:
+                    result = "disconnected"
+                    raise
+                if isinstance(outcome, frames.CallError):
+                    result, code = "callerror", outcome.code
+                else:
+                    result = "ok"
             finally:
                 self._pending.close(pending.message_id)
+                self._metrics.call_out(action, result, time.perf_counter() - started, code)
         if isinstance(outcome, frames.CallError):
             raise StationCallError(outcome.code, outcome.description, outcome.details)
         try:

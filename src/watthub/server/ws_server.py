@@ -77,7 +77,7 @@ class OcppServer:
         s = self.services.settings
         kwargs: dict[str, Any] = {
             "subprotocols": [SUBPROTOCOL],
-            "process_request": self._process_request,
+            "process_request": self._admit,
             "compression": None,  # 14 KiB instead of 64 KiB per connection; frames are small
             "max_size": s.max_frame_size,
             "max_queue": 4,
@@ -85,6 +85,9 @@ class OcppServer:
             "ping_timeout": s.ping_timeout or None,
             "ssl": ssl_context,
             "server_header": "WattHub",
+            # The library default (10 s) silently dropped stations whose handshake waited in a
+            # storm; overload is answered explicitly instead (503 / BootNotification Pending).
+            "open_timeout": s.ws_open_timeout or None,
         }
         if sock is not None:
             self._server = await serve(self._handle, sock=sock, **kwargs)
@@ -119,6 +122,12 @@ class OcppServer:
             return None
         return identity
 
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        response = await self._process_request(connection, request)
+        if response is not None:
+            self.services.metrics.handshake_refused(response.status_code)
+        return response
+
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
@@ -134,7 +143,7 @@ class OcppServer:
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)
             return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
-        station = await self.services.read(lambda conn: stations_repo.get_station(conn, station_id))
+        station = await self._lookup(station_id)
         ssl_object = connection.transport.get_extra_info("ssl_object")
         if station is None:
             if not self.services.settings.auto_register:
@@ -150,12 +159,18 @@ class OcppServer:
                     )
                     return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
                 station = await self._auto_register(station_id, 3)
+        peer = connection.remote_address[0] if connection.remote_address else None
         refusal = await check_connection(
-            self.services, station, ssl_object, request.headers.get("Authorization")
+            self.services, station, ssl_object, request.headers.get("Authorization"), peer
         )
         if refusal is not None:
             # Same answer whatever was wrong: never reveal which part failed.
             await record_refusal(self.services, station_id, refusal)
+            retry = {"Retry-After": str(refusal.retry_after)}
+            if refusal.status == 503:
+                return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "Busy, retry later", retry)
+            if refusal.status == 429:
+                return _plain(http.HTTPStatus.TOO_MANY_REQUESTS, "Too many attempts", retry)
             if refusal.status == 403:
                 return _plain(http.HTTPStatus.FORBIDDEN, "Connection refused")
             return _plain(
@@ -183,18 +198,28 @@ class OcppServer:
         )
         return refusal.reason if refusal is not None else None
 
+    async def _lookup(self, station_id: str) -> dict[str, Any] | None:
+        cache = self.services.station_cache
+        if cache is not None:
+            return await cache.get(station_id)  # type: ignore[no-any-return]
+        return await self.services.read(lambda conn: stations_repo.get_station(conn, station_id))  # type: ignore[no-any-return]
+
     async def _auto_register(self, station_id: str, profile: int) -> dict[str, Any]:
         policy = self.services.settings.auto_register_policy
-
-        async def op(conn: AsyncConnection) -> dict[str, Any]:
-            existing = await stations_repo.get_station(conn, station_id)
-            if existing is not None:
-                return existing
-            return await stations_repo.create_station(
-                conn, station_id, boot_policy=policy, security_profile=profile
-            )
-
-        station = await self.services.writer.run(op)
+        row = {
+            "id": station_id,
+            "created_at": utcnow(),
+            "boot_policy": policy,
+            "security_profile": profile,
+        }
+        # A row write coalesced with the other registrations of the batch (one executemany, one
+        # commit); an existing row (registered meanwhile by an operator or another node) is left
+        # alone and is what the lookup below returns.
+        insert = stations_repo.auto_register_insert(self.services.engine.dialect.name)
+        await self.services.writer.insert(insert, [row])
+        station = await self._lookup(station_id)
+        if station is None:
+            raise RuntimeError(f"auto-registration of {station_id!r} was not stored")
         log.info(
             "[%s] auto-registered (boot policy %s, security profile %d)",
             station_id,
@@ -214,6 +239,7 @@ class OcppServer:
         peer = ws.remote_address[0] if ws.remote_address else "?"
         log.info("[%s] connected from %s", station_id, peer)
         self._mark_connected(station_id, True)
+        self.services.metrics.connections += 1
         # Emitted before any await, as on one node: local listeners see the connection at once.
         self.services.events.emit(events.STATION_CONNECTED, station_id=station_id)
         try:
@@ -224,6 +250,7 @@ class OcppServer:
             await session.run()
         finally:
             self.registry.remove(session)
+            self.services.metrics.disconnections += 1
             if self.observer is not None:
                 await self.observer.station_disconnected(session)
             if self.registry.get(station_id) is None:

@@ -32,7 +32,11 @@ def _with_connector_status(status: str) -> Any:
     )
 
 
-def _filtered(stmt: Select[Any], q: str | None, state: str | None) -> Select[Any]:
+def _filtered(
+    stmt: Select[Any], q: str | None, state: str | None, security_profile: int | None = None
+) -> Select[Any]:
+    if security_profile is not None:
+        stmt = stmt.where(stations.c.security_profile == security_profile)
     if q:
         pattern = f"%{q.casefold()}%"
         stmt = stmt.where(
@@ -63,10 +67,15 @@ async def page_stations(
     state: str | None,
     limit: int,
     offset: int,
+    security_profile: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    total = await conn.scalar(_filtered(select(func.count()).select_from(stations), q, state))
+    counted = select(func.count()).select_from(stations)
+    total = await conn.scalar(_filtered(counted, q, state, security_profile))
     result = await conn.execute(
-        _filtered(select(stations), q, state).order_by(stations.c.id).limit(limit).offset(offset)
+        _filtered(select(stations), q, state, security_profile)
+        .order_by(stations.c.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [dict(r._mapping) for r in result], int(total or 0)
 

@@ -26,6 +26,20 @@ async def get_station(conn: AsyncConnection, station_id: str) -> dict[str, Any] 
     return _row(result.first())
 
 
+async def get_stations(conn: AsyncConnection, station_ids: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``station_ids`` that exist, in one query (handshake batches)."""
+    result = await conn.execute(select(stations).where(stations.c.id.in_(station_ids)))
+    return [dict(r._mapping) for r in result]
+
+
+@cache
+def auto_register_insert(dialect: str) -> Any:
+    """INSERT of an auto-registered station that leaves an existing row alone: one parameter set
+    per station, so the registrations of a storm share one ``executemany`` in one commit."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(stations).on_conflict_do_nothing(index_elements=["id"])
+
+
 async def list_stations(conn: AsyncConnection) -> list[dict[str, Any]]:
     result = await conn.execute(select(stations).order_by(stations.c.id))
     return [dict(r._mapping) for r in result]

@@ -69,6 +69,43 @@ async def put_tag(
     return tag
 
 
+async def put_tags(
+    conn: AsyncConnection, entries: list[tuple[str, str, datetime | None, str | None]]
+) -> None:
+    """:func:`put_tag` for many tags (CSV import): per chunk one look-up of the existing tags and
+    one ``executemany`` each for updates and inserts, instead of three statements per tag."""
+    now = utcnow()
+    for start in range(0, len(entries), 1000):
+        chunk = {normalize(e[0]): e for e in entries[start : start + 1000]}
+        result = await conn.execute(
+            select(id_tags.c.id_tag_norm).where(id_tags.c.id_tag_norm.in_(list(chunk)))
+        )
+        existing = {row[0] for row in result}
+        updates, inserts = [], []
+        for norm, (id_tag, status, expiry_date, parent) in chunk.items():
+            values = {
+                "status": status,
+                "expiry_date": expiry_date,
+                "parent_id_tag": parent,
+                "allow_concurrent_tx": False,
+                "note": "",
+                "updated_at": now,
+            }
+            if norm in existing:
+                updates.append({"norm": norm, **{"v_" + k: v for k, v in values.items()}})
+            else:
+                inserts.append({"id_tag": id_tag, "id_tag_norm": norm, "created_at": now, **values})
+        if updates:
+            stmt = (
+                id_tags.update()
+                .where(id_tags.c.id_tag_norm == bindparam("norm"))
+                .values({k[2:]: bindparam(k) for k in updates[0] if k != "norm"})
+            )
+            await conn.execute(stmt, updates)
+        if inserts:
+            await conn.execute(id_tags.insert(), inserts)
+
+
 async def delete_tag(conn: AsyncConnection, id_tag: str) -> bool:
     result = await conn.execute(delete(id_tags).where(id_tags.c.id_tag_norm == normalize(id_tag)))
     return result.rowcount > 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -68,8 +69,10 @@ class BatchWriter:
         self._conn: AsyncConnection | None = None
         self.batches = 0
         self.ops = 0
-        self.failed = 0  # writes that failed (their caller got the error)
+        self.failures = 0  # writes that failed (their caller got the error)
         self.isolations = 0  # batches split to isolate a write the database refused
+        # Called with (writes, seconds) after each committed batch (metrics: commit latency).
+        self.on_commit: Callable[[int, float], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="watthub-writer")
@@ -134,6 +137,10 @@ class BatchWriter:
     def backlog(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def _drain(self, batch: list[_Item]) -> None:
         while len(batch) < self._max_batch and not self._queue.empty():
             batch.append(self._queue.get_nowait())
@@ -186,6 +193,7 @@ class BatchWriter:
         live = [item for item in batch if item.future is None or not item.future.done()]
         if not live:
             return
+        started = time.perf_counter()
         try:
             results = await self._transaction(live)
         except _Abandoned:
@@ -196,6 +204,8 @@ class BatchWriter:
             return
         self.batches += 1
         self.ops += len(live)
+        if self.on_commit is not None:
+            self.on_commit(len(live), time.perf_counter() - started)
         for item, result in zip(live, results, strict=True):
             if item.future is not None and not item.future.done():
                 item.future.set_result(result)
@@ -205,7 +215,6 @@ class BatchWriter:
             # The database, not the data: every write of the batch fails at once (retrying
             # them one by one would wait out the timeout once per write).
             await self._drop_connection()
-            self.failed += len(batch)
             throttle.log(
                 log,
                 "db-unavailable",
@@ -218,7 +227,6 @@ class BatchWriter:
                 self._fail(item, exc)
             return
         if len(batch) == 1:
-            self.failed += 1
             throttle.log(
                 log,
                 f"db-refused:{type(exc).__name__}",
@@ -262,8 +270,8 @@ class BatchWriter:
             raise _Abandoned
         return results
 
-    @staticmethod
-    def _fail(item: _Item, exc: Exception) -> None:
+    def _fail(self, item: _Item, exc: Exception) -> None:
+        self.failures += 1
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
 

@@ -20,6 +20,7 @@ from watthub.api.params import RowId
 from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain import pki_store
+from watthub.domain.invalidation import STATIONS
 from watthub.security import firmware_signing, pki
 from watthub.security.passwords import generate_authorization_key
 from watthub.storage import firmware_repo, security_repo, stations_repo
@@ -71,6 +72,7 @@ async def set_profile(
         old = await security_repo.change_profile(
             conn, station_id, body.profile, "operator", body.reason
         )
+    hub.services.invalidation.publish(STATIONS, station_id)
     return {"stationId": station_id, "securityProfile": body.profile, "previous": old}
 
 
@@ -111,6 +113,7 @@ async def set_signed_only(
     await _station_or_404(hub, station_id)
     async with hub.services.engine.begin() as conn:
         await stations_repo.update_station(conn, station_id, signed_firmware_only=body.enabled)
+    hub.services.invalidation.publish(STATIONS, station_id)
     return {"stationId": station_id, "signedFirmwareOnly": body.enabled}
 
 

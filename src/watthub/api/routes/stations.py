@@ -14,7 +14,7 @@ from watthub.api.deps import get_hub, require_token
 from watthub.api.params import INT32_MAX, row_id_query
 from watthub.api.present import ApiModel
 from watthub.domain import station_ids
-from watthub.domain.invalidation import STATIONS
+from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.security.passwords import (
     generate_authorization_key,
     hash_password,
@@ -89,20 +89,21 @@ async def _get_or_404(hub: Any, station_id: str) -> dict[str, Any]:
     "/stations",
     summary="Stations with connection state and connectors (filtered and paged in the database)",
     description="`q` searches id, description, vendor and model; `state` is one of online, "
-    "offline, faulted, charging, available. The header `X-Total-Count` gives the number of "
+    "offline, faulted, charging, available; `securityProfile` 0–3. The header `X-Total-Count` gives the number of "
     "matching stations.",
 )
 async def list_stations(
     response: Response,
     q: str | None = Query(None, max_length=255),
     state: Literal["online", "offline", "faulted", "charging", "available"] | None = None,
+    security_profile: int | None = Query(None, ge=0, le=3, alias="securityProfile"),
     limit: int = Query(100000, ge=1, le=100000),
     offset: int = Query(0, ge=0),
     hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
     async with hub.services.engine.connect() as conn:
         stations, total = await console_repo.page_stations(
-            conn, q=q, state=state, limit=limit, offset=offset
+            conn, q=q, state=state, limit=limit, offset=offset, security_profile=security_profile
         )
         connectors = await console_repo.connectors_of(conn, [s["id"] for s in stations])
     response.headers["X-Total-Count"] = str(total)
@@ -165,6 +166,7 @@ async def update_station(
     if values:
         async with hub.services.engine.begin() as conn:
             await stations_repo.update_station(conn, station_id, **values)
+        hub.services.invalidation.publish(STATIONS, station_id)
         session = hub.registry.get(station_id)
         if session is not None:
             session.ctx.station.update(values)
@@ -179,6 +181,7 @@ async def delete_station(station_id: str, hub: Any = Depends(get_hub)) -> None:
     await hub.services.gateway.disconnect(station_id, "station removed")
     async with hub.services.engine.begin() as conn:
         await stations_repo.delete_station(conn, station_id)
+    _credentials_changed(hub, station_id)
 
 
 @router.put(
@@ -198,7 +201,14 @@ async def set_password(
             await security_repo.change_profile(
                 conn, station_id, 1, "operator", "password set through the API"
             )
+    _credentials_changed(hub, station_id)
     return {"stationId": station_id, "password": password}
+
+
+def _credentials_changed(hub: Any, station_id: str) -> None:
+    """Drop the cached row and verified credentials of the station, on every node."""
+    hub.services.invalidation.publish(STATIONS, station_id)
+    hub.services.invalidation.publish(STATION_CREDENTIALS, station_id)
 
 
 @router.delete("/stations/{station_id}/password", status_code=204, summary="Remove the password")
@@ -210,6 +220,7 @@ async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
             await security_repo.change_profile(
                 conn, station_id, 0, "operator", "password removed through the API"
             )
+    _credentials_changed(hub, station_id)
 
 
 @router.get("/stations/{station_id}/messages", summary="The station's OCPP message log")

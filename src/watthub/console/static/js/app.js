@@ -13,7 +13,9 @@ const routes = [
   [/^\/transactions$/, () => import("./pages/transactions.js")],
   [/^\/transactions\/(\d+)$/, () => import("./pages/transaction.js")],
   [/^\/id-tags$/, () => import("./pages/id_tags.js")],
-  [/^\/(reservations|local-lists|firmware|diagnostics|smart-charging|security)$/, () => import("./pages/more.js")],
+  [/^\/(reservations|local-lists|firmware|diagnostics)$/, () => import("./pages/more.js")],
+  [/^\/smart-charging$/, () => import("./pages/smart.js")],
+  [/^\/security$/, () => import("./pages/security.js")],
   [/^\/(users)$/, () => import("./pages/admin.js"), "admin"],
   [/^\/(audit)$/, () => import("./pages/admin.js")],
 ];

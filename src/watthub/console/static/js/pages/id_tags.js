@@ -7,6 +7,11 @@ export async function render(main) {
   const operator = can("operator");
   const search = h("input", { type: "search", id: "tag-search", placeholder: "filter" });
   const list = h("div", { id: "tags" });
+  const groups = h("p", { id: "tag-groups", class: "toolbar" });
+  const only = (group) => {
+    search.value = group;
+    draw();
+  };
   const formBox = h("div", {});
   let tags = [];
 
@@ -16,6 +21,10 @@ export async function render(main) {
   }
   function draw() {
     const q = search.value.trim().toLowerCase();
+    // Parent groups: a parentIdTag shared by tags (OCPP: its status applies to the group).
+    const counts = new Map();
+    for (const t of tags) if (t.parentIdTag) counts.set(t.parentIdTag, (counts.get(t.parentIdTag) || 0) + 1);
+    clear(groups, counts.size ? ["Groups:", [...counts].sort().map(([g, n]) => h("button", { type: "button", class: "secondary", onclick: () => only(g) }, `${g} (${n})`))] : null);
     const shown = tags.filter((t) => !q || t.idTag.toLowerCase().includes(q) || (t.parentIdTag || "").toLowerCase().includes(q) || (t.note || "").toLowerCase().includes(q));
     clear(
       list,
@@ -24,7 +33,7 @@ export async function render(main) {
           { label: "Id tag", render: (t) => h("code", {}, t.idTag) },
           { label: "Status", render: (t) => badge(t.status) },
           { label: "Expires", render: (t) => fmt.time(t.expiryDate) },
-          { label: "Parent (group)", render: (t) => t.parentIdTag || "–" },
+          { label: "Parent (group)", render: (t) => (t.parentIdTag ? h("a", { href: "#/id-tags", onclick: (e) => (e.preventDefault(), only(t.parentIdTag)) }, t.parentIdTag) : "–") },
           { label: "Concurrent", cls: "hide-narrow", render: (t) => (t.allowConcurrentTx ? "yes" : "no") },
           { label: "Note", cls: "hide-narrow", key: "note" },
           operator
@@ -108,6 +117,7 @@ export async function render(main) {
       h("label", {}, "Search", search),
       operator ? h("label", {}, "Import CSV (idTag,status,expiryDate,parentIdTag)", file) : null,
     ),
+    groups,
     list,
   );
   await load();

@@ -1,46 +1,15 @@
-// The remaining pages: reservations, local lists, firmware (images, campaigns, progress),
-// smart charging (profile library, sites, composite schedule chart), security (events,
-// expiring certificates). Mostly tables of the API's lists with the
-// main actions; everything else stays in the API (/docs) and the CLI.
-import { api, can, get, post, query } from "../api.js";
-import { badge, busy, clear, fmt, h, pretty, table, toast } from "../dom.js";
-import { stepChart } from "../chart.js";
+// The remaining pages: reservations, local lists, firmware (images, campaigns with live
+// per-station progress, cancel), diagnostics. Smart charging and security have their own modules.
+import { api, can, get, post, put } from "../api.js";
+import { badge, busy, clear, fmt, h, kv, table, toast } from "../dom.js";
+import { action, autoTable, field, onSubmit, section, stationCell } from "../lists.js";
 
 const TITLES = {
   reservations: "Reservations",
   "local-lists": "Local lists",
   firmware: "Firmware",
-  "smart-charging": "Smart charging",
-  security: "Security",
   diagnostics: "Diagnostics",
 };
-
-// A table of every scalar field of the rows (objects and lists shown as JSON on demand).
-function autoTable(rows, { empty, link } = {}) {
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 10);
-  return table(
-    keys.map((k) => ({
-      label: k,
-      render: (r) => {
-        const v = r[k];
-        if (v === null || v === undefined) return "–";
-        if (typeof v === "object") return h("details", {}, h("summary", {}, Array.isArray(v) ? `${v.length} items` : "…"), pretty(v));
-        if (typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v)) return fmt.time(v);
-        if (link && k === link.key) return h("a", { href: link.href(r) }, String(v));
-        if (k === "status" || k === "state") return badge(String(v));
-        return String(v);
-      },
-    })),
-    rows,
-    { empty },
-  );
-}
-
-function section(title, ...children) {
-  return h("section", { class: "card" }, h("h2", {}, title), ...children);
-}
-
-const stationLink = { key: "stationId", href: (r) => `#/stations/${encodeURIComponent(r.stationId)}` };
 
 async function reservations(main, page) {
   const operator = can("operator");
@@ -101,44 +70,157 @@ async function reservations(main, page) {
   page.live({ events: ["transaction_started", "status_changed"] }, reload, reload);
 }
 
-async function localLists(main) {
-  const box = h("div", {});
+const scopeText = (scope) => (scope === "all" || !scope ? "all tags" : `groups: ${scope.groups.join(", ")}`);
+
+// One station's list: its scope (all tags, or only the members of some parentIdTag groups).
+function localListScope(reload, stationId) {
+  const station = h("input", { id: "ll-station", required: true, value: stationId || "" });
+  const groups = h("input", { id: "ll-groups", placeholder: "empty: every tag" });
+  const box = h("div", { id: "local-list" });
+  const sid = () => encodeURIComponent(station.value.trim());
+  const show = (d) =>
+    clear(
+      box,
+      kv([
+        ["Station", stationCell(d.stationId)],
+        ["Scope", scopeText(d.scope)],
+        ["Version sent / reported", `${d.version ?? "–"} / ${d.reportedVersion ?? "–"}`],
+        ["Entries (station / WattHub's)", `${Object.keys(d.entries || {}).length} / ${d.desiredEntries}`],
+        ["Out of date", d.outOfDate ? `yes, ${d.pendingChanges} change(s)` : "no"],
+        ["Last update", `${d.lastUpdateType ?? "–"}: ${d.lastStatus ?? "–"}`],
+      ]),
+    );
+  const load = async () => {
+    const d = await get(`/stations/${sid()}/local-list`);
+    groups.value = d.scope === "all" ? "" : d.scope.groups.join(", ");
+    show(d);
+  };
+  const form = onSubmit(h("form", { class: "form", id: "ll-form" }, field("Station", station, true), h("button", { type: "submit" }, "Show")), load);
+  if (stationId) load().catch((err) => toast(err.message, true));
+  const save = can("operator")
+    ? action("Save scope", async () => {
+        if (!station.reportValidity()) return;
+        const list = groups.value.split(",").map((g) => g.trim()).filter(Boolean);
+        show(await put(`/stations/${sid()}/local-list/scope`, list.length ? { mode: "groups", groups: list } : { mode: "all" }));
+        toast("Scope saved: sync to send it");
+        await reload();
+      }, { id: "ll-save" })
+    : null;
+  return [form, h("div", { class: "form" }, field("Only these parent groups (comma separated)", groups), save), box];
+}
+
+async function localLists(main, _page, params) {
+  const box = h("div", { id: "local-lists" });
+  const sync = (id) => post(`/stations/${encodeURIComponent(id)}/local-list/sync`, {});
+  let rows = [];
   async function load() {
-    const rows = await get("/local-lists/out-of-date");
+    rows = await get("/local-lists/out-of-date");
     clear(
       box,
       table(
         [
-          { label: "Station", render: (r) => h("a", { href: `#/stations/${encodeURIComponent(r.stationId)}` }, r.stationId) },
-          { label: "State", render: (r) => pretty(r) },
-          can("operator") ? { label: "", render: (r) => h("button", { type: "button", onclick: (e) => busy(e.currentTarget, async () => (toast(JSON.stringify(await post(`/stations/${encodeURIComponent(r.stationId)}/local-list/sync`, {}))), load())) }, "Sync") } : null,
+          { label: "Station", render: (r) => stationCell(r.stationId) },
+          { label: "Scope", render: (r) => scopeText(r.scope) },
+          { label: "Version sent / reported", render: (r) => `${r.version ?? "–"} / ${r.reportedVersion ?? "–"}` },
+          { label: "Pending changes", key: "pendingChanges" },
+          { label: "Last update", cls: "hide-narrow", render: (r) => `${r.lastUpdateType ?? "–"}: ${r.lastStatus ?? "–"}` },
+          can("operator") ? { label: "", render: (r) => action("Sync", async () => (toast(`${r.stationId}: ${JSON.stringify(await sync(r.stationId))}`), load())) } : null,
         ].filter(Boolean),
         rows,
         { empty: "Every station's local list is up to date." },
       ),
     );
   }
-  main.append(section("Stations whose local list is out of date", box));
+  const syncAll = action("Sync every out-of-date station", async () => {
+    // One after another: each SendLocalList waits for its station's answer.
+    for (const r of rows) await sync(r.stationId).catch((err) => toast(`${r.stationId}: ${err.message}`, true));
+    toast(`${rows.length} station(s) synchronised`);
+    await load();
+  }, { id: "ll-sync-all" });
+  main.append(section("Stations whose local list is out of date", can("operator") ? syncAll : null, box), section("A station's list and its scope", localListScope(load, params.get("stationId"))));
   await load();
 }
 
+// The per-station progress of a campaign: state, the station's last FirmwareStatusNotification.
+function campaignStations(c) {
+  return table(
+    [
+      { label: "#", key: "position" },
+      { label: "Station", render: (e) => stationCell(e.stationId) },
+      { label: "State", render: (e) => badge(e.state, { installed: "ok", failed: "Rejected", cancelled: "" }[e.state] ?? "Pending") },
+      { label: "Last status", render: (e) => e.lastStatus || "–" },
+      { label: "Detail", cls: "hide-narrow", render: (e) => e.detail || "–" },
+      { label: "Updated", render: (e) => fmt.time(e.updatedAt) },
+    ],
+    c.stations || [],
+    { empty: "No station." },
+  );
+}
+
 async function firmware(main, page) {
-  const images = h("div", {});
-  const campaigns = h("div", {});
+  const images = h("div", { id: "firmware-images" });
+  const campaigns = h("div", { id: "campaigns" });
+  const opened = new Set(); // campaigns whose station list is unfolded stay so across live reloads
+  const fw = h("select", { name: "firmwareId", required: true });
   async function load() {
-    clear(images, autoTable(await get("/firmware"), { empty: "No image uploaded." }));
+    const imageList = await get("/firmware");
+    const chosen = fw.value; // a live reload keeps the image picked for the next campaign
+    clear(fw, imageList.map((i) => h("option", { value: i.id }, `${i.id} · ${i.filename}${i.version ? ` (${i.version})` : ""}`)));
+    if (imageList.some((i) => String(i.id) === chosen)) fw.value = chosen;
+    clear(
+      images,
+      table(
+        [
+          { label: "Id", key: "id" },
+          { label: "File", render: (i) => h("a", { href: i.url }, i.filename) },
+          { label: "Version", render: (i) => i.version || "–" },
+          { label: "Description", cls: "hide-narrow", render: (i) => i.description || "–" },
+          { label: "Size", render: (i) => `${i.size} bytes` },
+          { label: "SHA-256", cls: "hide-narrow", render: (i) => h("code", { title: i.sha256 }, `${i.sha256.slice(0, 12)}…`) },
+          { label: "Uploaded", render: (i) => fmt.time(i.createdAt) },
+          can("operator")
+            ? {
+                label: "",
+                render: (i) =>
+                  action("Delete", async () => {
+                    if (!confirm(`Delete image ${i.id} (${i.filename}) and its file?`)) return;
+                    await api("DELETE", `/firmware/${i.id}`);
+                    toast(`Image ${i.id} deleted`);
+                    await load();
+                  }),
+              }
+            : null,
+        ].filter(Boolean),
+        imageList,
+        { empty: "No image uploaded." },
+      ),
+    );
     const list = await get("/firmware-campaigns");
     const detailed = await Promise.all(list.slice(0, 10).map((c) => get(`/firmware-campaigns/${c.id}`)));
+    const cancel = (c) =>
+      action("Cancel", async () => {
+        const answer = await post(`/firmware-campaigns/${c.id}/cancel`, {});
+        toast(`Campaign ${c.id} ${answer.status}`);
+        await load();
+      });
     clear(
       campaigns,
       table(
         [
           { label: "#", key: "id" },
           { label: "Name", key: "name" },
-          { label: "State", render: (c) => badge(c.state ?? c.status ?? "–") },
+          { label: "State", render: (c) => badge(c.status ?? "–", c.status === "running" ? "Pending" : "") },
           { label: "Progress", render: (c) => Object.entries(c.counts || {}).map(([k, n]) => [badge(`${k}: ${n}`, k), " "]) },
-          { label: "Stations", render: (c) => h("details", {}, h("summary", {}, `${(c.stations || []).length}`), autoTable(c.stations || [], { link: stationLink })) },
-        ],
+          {
+            label: "Stations",
+            render: (c) => {
+              const box = h("details", { open: opened.has(c.id) }, h("summary", {}, `${(c.stations || []).length} stations`), campaignStations(c));
+              box.addEventListener("toggle", () => (box.open ? opened.add(c.id) : opened.delete(c.id)));
+              return box;
+            },
+          },
+          can("operator") ? { label: "", render: (c) => (c.status === "running" ? cancel(c) : "") } : null,
+        ].filter(Boolean),
         detailed,
         { empty: "No campaign yet." },
       ),
@@ -154,72 +236,25 @@ async function firmware(main, page) {
       await load();
     });
   });
-  const fw = h("input", { name: "firmwareId", type: "number", required: true });
   const stations = h("input", { name: "stations", required: true, placeholder: "CP1, CP2, …" });
-  const campaign = h("form", { class: "form", id: "campaign-form" }, h("label", {}, h("span", { class: "req" }, "Image id"), fw), h("label", {}, h("span", { class: "req" }, "Stations (in rollout order)"), stations), h("button", { type: "submit" }, "Start campaign"));
-  campaign.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(campaign.querySelector("button"), async () => {
-      await post("/firmware-campaigns", { firmwareId: Number(fw.value), stations: stations.value.split(",").map((x) => x.trim()).filter(Boolean) });
-      toast("Campaign started");
-      await load();
+  const name = h("input", { name: "name", maxlength: 100 });
+  const concurrency = h("input", { name: "concurrency", type: "number", min: 1, max: 1000, value: 5, required: true });
+  const campaign = h("form", { class: "form", id: "campaign-form" }, field("Image", fw, true), field("Stations (in rollout order)", stations, true), field("Name", name), field("Stations updating at once", concurrency, true), h("button", { type: "submit" }, "Start campaign"));
+  onSubmit(campaign, async () => {
+    const started = await post("/firmware-campaigns", {
+      firmwareId: Number(fw.value),
+      stations: stations.value.split(",").map((x) => x.trim()).filter(Boolean),
+      name: name.value.trim(),
+      concurrency: Number(concurrency.value),
     });
+    toast(`Campaign ${started.id} started`);
+    await load();
   });
   const operator = can("operator");
   main.append(section("Images", operator ? upload : null, images), section("Campaigns (live progress)", operator ? campaign : null, campaigns));
   await load();
   const reload = () => load().catch(() => {});
   page.live({ events: ["firmware_status", "station_booted"] }, reload, reload);
-}
-
-async function smartCharging(main, page) {
-  const chartBox = h("div", { id: "composite" });
-  const station = h("input", { id: "sc-station", required: true });
-  const connector = h("input", { id: "sc-connector", type: "number", min: 0, value: 0 });
-  const form = h("form", { class: "form" }, h("label", {}, "Station", station), h("label", {}, "Connector", connector), h("button", { type: "submit" }, "Show composite schedule"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    busy(form.querySelector("button"), async () => {
-      const c = await get(`/stations/${encodeURIComponent(station.value.trim())}/composite-schedule${query({ connectorId: connector.value, duration: 86400 })}`);
-      clear(chartBox, stepChart(`Composite schedule of ${station.value} connector ${connector.value}`, new Date(c.startSchedule), c.duration, c.chargingSchedulePeriod, c.chargingRateUnit), h("details", {}, h("summary", {}, "The schedule as JSON"), pretty(c)));
-    });
-  });
-  const sitesBox = h("div", { id: "sites" });
-  async function loadSites() {
-    const sites = await get("/sites");
-    const allocations = await Promise.all(sites.map((s) => get(`/sites/${s.id}/allocation`).catch((err) => ({ error: err.message }))));
-    clear(sitesBox, sites.length ? sites.map((s, i) => h("div", {}, h("h3", {}, s.name ?? `Site ${s.id}`), pretty(allocations[i]))) : h("p", { class: "muted" }, "No sites."));
-  }
-  main.append(
-    section("Composite schedule (computed by WattHub from the profiles the station accepted)", form, chartBox),
-    section("Charging profile library", autoTable(await get("/charging-profiles"), { empty: "No profiles in the library." })),
-    section("Sites and their allocation (live: recomputed when transactions start and stop)", sitesBox),
-  );
-  await loadSites();
-  const reload = () => loadSites().catch(() => {});
-  page.live({ events: ["transaction_started", "transaction_stopped"] }, reload, reload);
-}
-
-async function security(main, page) {
-  const events = h("div", {});
-  async function load() {
-    clear(events, autoTable(await get(`/security-events${query({ limit: 100 })}`), { empty: "No security events.", link: stationLink }));
-  }
-  const expiring = await get("/certificates/expiring");
-  main.append(
-    section("Security events (live)", events),
-    section(
-      `Certificates expiring within ${expiring.withinDays} days`,
-      h("h3", {}, "Issued to stations"),
-      autoTable(expiring.stations, { empty: "None.", link: stationLink }),
-      h("h3", {}, "WattHub's own (CA, server)"),
-      autoTable(expiring.watthub, { empty: "None." }),
-    ),
-  );
-  main.append(h("p", { class: "muted" }, "A station's security profile and password: its Edit page. Certificates (InstallCertificate, DeleteCertificate, GetInstalledCertificateIds) and SignedUpdateFirmware: its command forms. The CA and the rest: docs/security.md and the API (/docs)."));
-  await load();
-  const reload = () => load().catch(() => {});
-  page.live({ events: ["security_event"] }, reload, reload);
 }
 
 async function diagnostics(main, page, params) {
@@ -265,7 +300,7 @@ async function diagnostics(main, page, params) {
   page.live({ events: ["firmware_status"] }, (batch) => batch.some((e) => e.data.kind === "diagnostics" && e.data.station_id === station.value.trim()) && reload(), reload);
 }
 
-const PAGES = { diagnostics, reservations, "local-lists": localLists, firmware, "smart-charging": smartCharging, security };
+const PAGES = { diagnostics, reservations, "local-lists": localLists, firmware };
 
 export async function render(main, [name], page, params) {
   document.title = `${TITLES[name]} · WattHub`;

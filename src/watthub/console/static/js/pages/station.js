@@ -43,7 +43,7 @@ export async function render(main, [stationId], page) {
           }, "Remove")
         : null,
     ),
-    h("nav", { class: "sections", "aria-label": "Sections" }, ["Connectors", "Details", "Configuration", operator ? "Commands" : null, "Audit trail", "Message log"].filter(Boolean).map((t) => h("a", { href: `#/stations/${sid}`, onclick: (e) => (e.preventDefault(), document.getElementById(`sec-${t.split(" ")[0].toLowerCase()}`).scrollIntoView()) }, t))),
+    h("nav", { class: "sections", "aria-label": "Sections" }, ["Connectors", "Details", "Configuration", operator ? "Commands" : null, "Audit trail", "Message log"].filter(Boolean).map((t) => h("a", { href: `#/stations/${sid}`, onclick: (e) => (e.preventDefault(), document.getElementById(`sec-${t.split(" ")[0].toLowerCase()}`).scrollIntoView()) }, t)), [["smart-charging", "Smart charging"], ["security", "Security, certificates"], ["local-lists", "Local list"], ["diagnostics", "Diagnostics"]].map(([route, t]) => h("a", { href: `#/${route}?stationId=${sid}` }, `${t} →`))),
     h("section", { class: "card", id: "sec-connectors" }, h("h2", {}, "Connectors"), connectorsBox),
     h("section", { class: "card", id: "sec-details" }, h("h2", {}, "Details"), details),
   );

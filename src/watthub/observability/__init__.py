@@ -1,0 +1,1 @@
+"""Metrics (``GET /metrics``, Prometheus text format) and health checks (liveness, readiness)."""

@@ -1,0 +1,177 @@
+"""Reconnect storms: handshakes without a database round trip or an scrypt run per reconnect, and
+overload answered explicitly (HTTP 503 / 429 with Retry-After, BootNotification Pending)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from tests.conftest import Csms, start_csms
+from tests.protocol.raw import RawStation
+from tests.support.chargepoint import basic_auth_header
+from watthub.server.credentials import _Backoff
+from watthub.storage.writer import BatchWriter
+
+
+async def _status(url: str, **kwargs: Any) -> InvalidStatus:
+    with pytest.raises(InvalidStatus) as caught:
+        await websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=10, **kwargs)  # type: ignore[list-item]
+    return caught.value
+
+
+async def _connect_ok(url: str, **kwargs: Any) -> None:
+    ws = await websockets.connect(url, subprotocols=["ocpp1.6"], open_timeout=10, **kwargs)  # type: ignore[list-item]
+    await ws.close()
+
+
+async def test_password_reconnects_reuse_the_verified_credential(csms: Csms) -> None:
+    await csms.add_station("PW1", password="correct-horse-1")
+    guard = csms.hub.services.credentials
+    auth = basic_auth_header("PW1", "correct-horse-1")
+    for _ in range(3):
+        await _connect_ok(csms.url("PW1"), additional_headers=auth)
+    assert guard.derivations == 1  # one scrypt run, then HMAC look-ups
+    # A wrong password is still checked (and refused) ...
+    wrong = await _status(
+        csms.url("PW1"), additional_headers=basic_auth_header("PW1", "correct-horse-2")
+    )
+    assert wrong.response.status_code == 401
+    # ... and a changed password drops the cached one at once.
+    changed = await csms.api.put("/stations/PW1/password", json={"password": "new-horse-12345"})
+    assert changed.status_code == 200, changed.text
+    old = await _status(csms.url("PW1"), additional_headers=auth)
+    assert old.response.status_code == 401
+    await _connect_ok(
+        csms.url("PW1"), additional_headers=basic_auth_header("PW1", "new-horse-12345")
+    )
+
+
+async def test_cached_station_row_follows_changes(csms: Csms) -> None:
+    """The handshake cache must never admit a station on stale settings."""
+    await csms.add_station("C1")
+    await _connect_ok(csms.url("C1"))  # the row is now cached (profile 0, no password)
+    assert len(csms.hub.services.station_cache) >= 1
+    response = await csms.api.put("/stations/C1/password", json={"password": "secret-horse-1"})
+    assert response.status_code == 200
+    refused = await _status(csms.url("C1"))  # profile 1 now: Basic auth required
+    assert refused.response.status_code == 401
+    await _connect_ok(csms.url("C1"), additional_headers=basic_auth_header("C1", "secret-horse-1"))
+    deleted = await csms.api.delete("/stations/C1")
+    assert deleted.status_code == 204
+    gone = await _status(csms.url("C1"), additional_headers=basic_auth_header("C1", "x" * 16))
+    assert gone.response.status_code == 404
+
+
+async def test_reconnect_storm_needs_no_database_reads(csms: Csms) -> None:
+    ids = [f"S{i:03d}" for i in range(40)]
+    for sid in ids:
+        await csms.add_station(sid)
+    cache = csms.hub.services.station_cache
+    await asyncio.gather(*(_connect_ok(csms.url(sid)) for sid in ids))
+    loads = cache.loads
+    assert 1 <= loads < len(ids)  # concurrent handshakes share a query
+    await asyncio.gather(*(_connect_ok(csms.url(sid)) for sid in ids))
+    assert cache.loads == loads
+
+
+async def test_auto_registration_storm_is_coalesced_and_complete(
+    backend: str, tmp_path: Path, tmp_path_factory: Any
+) -> None:
+    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, auto_register=True)
+    try:
+        ids = [f"AUTO{i:03d}" for i in range(40)]
+        batches_before = hub.services.writer.batches
+        stations = await asyncio.gather(*(RawStation.open(csms.url(sid)) for sid in ids))
+        boots = await asyncio.gather(*(st.boot() for st in stations))
+        assert all(b[0] == 3 and b[2]["status"] == "Accepted" for b in boots)
+        listed = {s["id"] for s in (await csms.api.get("/stations")).json()}
+        assert set(ids) <= listed
+        # 40 registrations and 40 boots shared commits.
+        assert hub.services.writer.batches - batches_before < 80
+        for st in stations:
+            await st.close()
+    finally:
+        await csms.api.aclose()
+        await hub.stop()
+
+
+async def test_saturated_password_checks_answer_503_with_retry_after(
+    backend: str, tmp_path: Path, tmp_path_factory: Any
+) -> None:
+    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, password_checks_waiting=0)
+    try:
+        await csms.add_station("BUSY1", password="correct-horse-1")
+        busy = await _status(
+            csms.url("BUSY1"), additional_headers=basic_auth_header("BUSY1", "correct-horse-1")
+        )
+        assert busy.response.status_code == 503
+        assert int(busy.response.headers["Retry-After"]) >= 1
+    finally:
+        await csms.api.aclose()
+        await hub.stop()
+
+
+async def test_wrong_passwords_back_off_per_station(
+    backend: str, tmp_path: Path, tmp_path_factory: Any
+) -> None:
+    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, wrong_password_free=2)
+    try:
+        await csms.add_station("G1", password="correct-horse-1")
+        await csms.add_station("G2", password="correct-horse-2")
+        good = basic_auth_header("G1", "correct-horse-1")
+        await _connect_ok(csms.url("G1"), additional_headers=good)  # verified, cached
+        guard = hub.services.credentials
+        derivations = guard.derivations
+        bad = basic_auth_header("G1", "guess-guess-guess")
+        statuses = [
+            (await _status(csms.url("G1"), additional_headers=bad)).response.status_code
+            for _ in range(5)
+        ]
+        assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+        assert guard.derivations == derivations + 3  # blocked guesses cost no scrypt
+        blocked = await _status(csms.url("G1"), additional_headers=bad)
+        assert int(blocked.response.headers["Retry-After"]) >= 1
+        # The real station still gets in with its verified password; other stations are not
+        # affected (the per-address limit is much higher: stations may share a NAT address).
+        await _connect_ok(csms.url("G1"), additional_headers=good)
+        await _connect_ok(
+            csms.url("G2"), additional_headers=basic_auth_header("G2", "correct-horse-2")
+        )
+    finally:
+        await csms.api.aclose()
+        await hub.stop()
+
+
+def test_back_off_memory_is_bounded() -> None:
+    backoff = _Backoff(free=1, base=1.0, maximum=60.0, window=900.0, max_entries=100)
+    for i in range(5000):
+        backoff.fail(f"10.0.{i // 256}.{i % 256}", 1000.0)
+    assert len(backoff) == 100
+    backoff.fail("k", 1000.0)
+    backoff.fail("k", 1000.0)
+    assert backoff.blocked_for("k", 1000.5) == pytest.approx(0.5)
+    backoff.fail("k", 1001.0)
+    assert backoff.blocked_for("k", 1001.0) == pytest.approx(2.0)  # doubles per failure
+
+
+async def test_saturated_node_answers_boot_pending_with_short_interval(
+    csms: Csms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await csms.add_station("ADM1")
+    raw = await RawStation.open(csms.url("ADM1"))
+    try:
+        monkeypatch.setattr(BatchWriter, "backlog", property(lambda self: 10**6))
+        pending = await raw.boot()
+        assert pending[0] == 3 and pending[2]["status"] == "Pending"
+        base = csms.hub.services.settings.boot_admission_interval
+        assert base <= pending[2]["interval"] <= 2 * base
+        monkeypatch.undo()
+        accepted = await raw.boot()
+        assert accepted[2]["status"] == "Accepted"
+    finally:
+        await raw.close()

@@ -1,0 +1,78 @@
+"""Migration 0511 (transaction integrity) upgrades a database that holds the duplicates an older
+WattHub stored: the new unique keys are NULL for old rows, and NULLs never conflict."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
+from watthub.storage import db, transactions_repo
+
+_TX = (
+    "INSERT INTO transactions (station_id, connector_id, id_tag, id_tag_status, meter_start,"
+    " start_time, flags, created_at) VALUES ('CP1', 1, 'TAG1', 'Accepted', 100,"
+    " '2026-01-01 10:00:00', '', '2026-01-01 10:00:01')"
+)
+_MV = (
+    "INSERT INTO meter_values (station_id, connector_id, transaction_id, timestamp, value, source)"
+    " VALUES ('CP1', 1, 1, '2026-01-01 10:05:00', '150', 'MeterValues')"
+)
+
+
+_PG_DB = f"{PG_TEST_DB}_0511"
+
+
+async def _postgres_database(create: bool) -> str:
+    import asyncpg
+
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{_PG_DB}"')
+        if create:
+            await admin.execute(f'CREATE DATABASE "{_PG_DB}"')
+    finally:
+        await admin.close()
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{_PG_DB}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_upgrade_keeps_old_duplicates_and_dedups_new_rows(
+    backend: str, tmp_path: Path
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else await _postgres_database(True)
+    )
+    engine = db.create_engine(url)
+    try:
+        await db.upgrade(engine, url, "0401")
+        async with engine.begin() as conn:
+            for statement in (_TX, _TX, _MV, _MV):  # what a redelivery stored before the fix
+                await conn.execute(text(statement))
+        await db.upgrade(engine, url)
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM transactions"))).scalar() == 2
+            row: dict[str, Any] = {
+                "station_id": "CP1",
+                "connector_id": 1,
+                "transaction_id": 1,
+                "timestamp": datetime(2026, 1, 1, 10, 6, tzinfo=UTC),
+                "value": "175",
+                "source": "MeterValues",
+                "sample_key": 42,
+            }
+            statement = transactions_repo.meter_values_insert(conn.dialect.name)
+            await conn.execute(statement, [row, row])  # the new key works: stored once
+            count = await conn.execute(text("SELECT count(*) FROM meter_values"))
+            assert count.scalar() == 3
+    finally:
+        await engine.dispose()
+        if backend == "postgres":
+            await _postgres_database(False)
