@@ -165,7 +165,7 @@ class StationSession:
             )
             # The queued calls are dropped unhandled (nothing stored, the charger resends them);
             # the one in hand is finished and answered before the close.
-            for dropped in self._inbox:
+            for dropped, _received in self._inbox:
                 self._in_progress.discard(dropped.message_id)
             self._inbox.clear()
             self._flooded = True
