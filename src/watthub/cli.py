@@ -75,11 +75,12 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from watthub.app import NotMigrated, WattHub
+    from watthub.app import NotMigrated, WattHub, tune_gc
 
     hub = WattHub(settings)
     try:
         await hub.start()
+        tune_gc(settings.gc_threshold)
     except NotMigrated as exc:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table
@@ -44,6 +45,7 @@ class _Item:
     work: WriteOp | _Rows
     future: asyncio.Future[Any] | None
     rows: _Rows | None = None  # rows inserted with ``work`` (coalesced per table)
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class BatchWriter:
@@ -64,6 +66,10 @@ class BatchWriter:
         self._conn: AsyncConnection | None = None
         self.batches = 0
         self.ops = 0
+        # How long the first write of the last committed batch waited in the queue: the
+        # saturation signal of admission control (a count of queued items is not: message-log
+        # rows are cheap, a transaction write is not).
+        self.lag = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="watthub-writer")
@@ -99,6 +105,15 @@ class BatchWriter:
         durably; the rows of one target from the whole batch go in one ``executemany``."""
         if rows:
             await self._durable(_Rows(target, rows))
+
+    async def insert_pair(
+        self,
+        first: tuple[Table | Executable, list[dict[str, Any]]],
+        second: tuple[Table | Executable, list[dict[str, Any]]],
+    ) -> None:
+        """Rows for two targets, durably in the same commit, with one future (a gather of two
+        ``insert`` calls costs two tasks and two futures per message)."""
+        await self._durable(_Rows(*first), _Rows(*second))
 
     def post(self, op: WriteOp) -> None:
         self._queue.put_nowait(_Item(op, None))
@@ -179,6 +194,7 @@ class BatchWriter:
             return
         self.batches += 1
         self.ops += len(batch)
+        self.lag = time.monotonic() - batch[0].queued_at
         for item, result in zip(batch, results, strict=True):
             if item.future is not None and not item.future.done():
                 item.future.set_result(result)
