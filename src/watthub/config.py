@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         "longer than this many seconds for their commit; 0 = never",
     )
     boot_admission_interval: int = Field(
-        10, description="Interval (s, jittered up to 2x) of an admission-control Pending"
+        5, description="Interval (s, jittered up to 2x) of an admission-control Pending"
     )
     password_checks_waiting: int = Field(
         64, description="Password (scrypt) checks that may queue before handshakes get 503"
