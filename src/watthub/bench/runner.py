@@ -789,4 +789,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 log(cfg, f"{name}: {scenario} failed: {exc}")
                 tres[scenario] = {"error": str(exc)}
             time.sleep(0.5)
+        if target.cleanup is not None:
+            try:
+                target.cleanup(target)
+            except BenchError as exc:
+                log(cfg, f"{name}: clean-up failed: {exc}")
     return results
