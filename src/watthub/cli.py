@@ -385,6 +385,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_smart_charging",
     "watthub.cli_firmware",
     "watthub.cli_security",
+    "watthub.cli_transactions",
 ]
 
 for _name in FEATURE_CLI_MODULES:

@@ -186,10 +186,13 @@ async def test_site_profile_resent_when_station_reconnects(csms: Csms) -> None:
     await csms.hub.services.events.drain()
     assert again.sent("SetChargingProfile") == [original]
 
-    # A reboot: connect + BootNotification Accepted → one resend, after the boot.
+    # A reboot: connect + BootNotification Accepted → one resend, after the boot. The charger
+    # kept its transaction: its connector reports Charging (Available would close it as stale).
     await _drop_connection(csms, again)
     rebooted = await csms.connect("S1")
-    await rebooted.booted()
+    assert (await rebooted.boot()).status == "Accepted"
+    await rebooted.status(0, "Available")
+    await rebooted.status(1, "Charging")
     await csms.hub.services.events.drain()
     assert rebooted.sent("SetChargingProfile") == [original]
     alloc = (await csms.api.get("/sites/depot/allocation")).json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +47,10 @@ class StationContext:
     services: Services
     station: dict[str, Any]
     log: logging.LoggerAdapter[logging.Logger]
+    # Since the last BootNotification of this connection: its time, and the connectors that
+    # have reported a status since (domain/transactions.py closes stale transactions on it).
+    booted_at: datetime | None = None
+    reported_since_boot: set[int] = field(default_factory=set)
 
     @property
     def settings(self) -> Settings:

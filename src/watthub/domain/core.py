@@ -16,11 +16,21 @@ from watthub.domain.authorization import STARTED_HOOKS, AuthRequest, decide
 from watthub.domain.context import StationContext
 from watthub.domain.invalidation import STATIONS
 from watthub.domain.registry import on
+from watthub.domain.transactions import (
+    FLAG_STOP_AFTER_CLOSE,
+    Closed,
+    announce,
+    close_stale_in_write,
+    closed_by_watthub,
+    note_boot,
+    status_after_boot,
+    stored_id_tag_info,
+)
 from watthub.storage import stations_repo, transactions_repo
 from watthub.storage.clip import clip_rows
 from watthub.storage.tables import meter_values as meter_values_table
 from watthub.storage.tables import status_history
-from watthub.timeutil import now_ts, parse_ts, utcnow
+from watthub.timeutil import format_ts, now_ts, parse_ts, utcnow
 
 # Pending/Rejected: the interval is the minimum wait before the next BootNotification.
 BOOT_RETRY_INTERVAL = 60
@@ -70,6 +80,7 @@ async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         ctx.services.invalidation.publish(STATIONS, ctx.station_id)
     ctx.station.update(info, registration_status=policy)
     ctx.services.registration[ctx.station_id] = policy
+    note_boot(ctx, now)
     ctx.log.info(
         "boot %s (%s %s, firmware %s)",
         policy,
@@ -104,6 +115,8 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
     writer = ctx.services.writer
     upsert = stations_repo.current_status_upsert(ctx.services.engine.dialect.name)
     await writer.insert_pair((status_history, [history]), (upsert, [current]))
+    if ctx.booted_at is not None:
+        await status_after_boot(ctx, p["connectorId"], p["status"])
     if p["errorCode"] != "NoError":
         ctx.log.warning(
             "connector %s %s with error %s", p["connectorId"], p["status"], p["errorCode"]
@@ -121,42 +134,64 @@ async def authorize(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
 @on("StartTransaction")
 async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
     id_tag = p["idTag"]
+    connector_id = p["connectorId"]
     request = AuthRequest(
-        ctx.station_id, id_tag, "StartTransaction", p["connectorId"], p.get("reservationId")
+        ctx.station_id, id_tag, "StartTransaction", connector_id, p.get("reservationId")
     )
     started = _timestamp(p.get("timestamp"))
+    key = transactions_repo.start_key(connector_id, started, p["meterStart"], id_tag)
 
-    async def store(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        # Decide inside the write so two concurrent starts with one tag see each other.
+    async def store(conn: AsyncConnection) -> tuple[int, dict[str, Any], list[Closed] | None]:
+        # Inside the write, on the writer's one connection: a start committed in this very
+        # batch is seen, so two identical starts in one commit group are still one transaction.
+        # Decided inside the write too, so two concurrent starts with one tag see each other.
         info, tag = await decide(conn, request, ctx.services.tags)
-        if (
-            info["status"] == "Accepted"
-            and tag is not None
-            and not tag["allow_concurrent_tx"]
-            and await transactions_repo.has_open_transaction_for_tag(conn, tag["id_tag_norm"])
-        ):
+        exclusive = (
+            info["status"] == "Accepted" and tag is not None and not tag["allow_concurrent_tx"]
+        )
+        found = await transactions_repo.start_context(
+            conn, ctx.station_id, connector_id, key, tag["id_tag_norm"] if exclusive else None
+        )
+        if found.same is not None:
+            # A redelivery: the stored transaction and the verdict it got, never a new one.
+            return found.same["id"], stored_id_tag_info(found.same), None
+        closed = await close_stale_in_write(conn, found.stale, "newStart")
+        if exclusive and found.running_elsewhere:
             info = {**info, "status": "ConcurrentTx"}
         # A transactionId is returned whatever the verdict (TC_037_3): the station may already
         # be charging offline and will stop with this id.
         tx_id = await transactions_repo.insert_transaction(
             conn,
             station_id=ctx.station_id,
-            connector_id=p["connectorId"],
+            connector_id=connector_id,
             id_tag=id_tag,
             id_tag_status=info["status"],
+            id_tag_info=info,
             meter_start=p["meterStart"],
             start_time=started,
             reservation_id=p.get("reservationId"),
+            start_key=key,
         )
         for hook in STARTED_HOOKS:
             await hook(conn, request, info, tx_id)
-        return tx_id, info
+        return tx_id, info, closed
 
-    tx_id, info = await ctx.services.writer.run(store)
+    tx_id, info, closed = await ctx.services.writer.run(store)
+    if closed is None:
+        ctx.log.info("StartTransaction redelivered: answered with transaction %s again", tx_id)
+        return {"transactionId": tx_id, "idTagInfo": info}
+    for c in closed:
+        ctx.log.warning(
+            "transaction %s closed as stale: connector %s started transaction %s",
+            c.transaction_id,
+            connector_id,
+            tx_id,
+        )
+    announce(ctx.services, closed)
     ctx.log.info(
         "transaction %s started on connector %s by %s (%s)",
         tx_id,
-        p["connectorId"],
+        connector_id,
         id_tag,
         info["status"],
     )
@@ -164,11 +199,11 @@ async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         events.TRANSACTION_STARTED,
         station_id=ctx.station_id,
         transaction_id=tx_id,
-        connector_id=p["connectorId"],
+        connector_id=connector_id,
         id_tag=id_tag,
         status=info["status"],
         reservation_id=p.get("reservationId"),
-        start_time=started,
+        start_time=format_ts(started),
     )
     return {"transactionId": tx_id, "idTagInfo": info}
 
@@ -187,10 +222,15 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
             outcome = "unknown_transaction" if tx_id != -1 else "no_transaction_id"
         elif tx["station_id"] != ctx.station_id:
             outcome = "other_station"
-        elif tx["stop_time"] is not None:
+        elif tx["stop_time"] is not None and not closed_by_watthub(tx):
             outcome = "already_stopped"
             await transactions_repo.add_flag(conn, tx_id, "repeated_stop")
         else:
+            if tx["stop_time"] is not None:
+                # WattHub closed it (stale, or by hand) with an estimate; the charger's own stop
+                # is the truth. The transaction was announced as stopped then, not again now.
+                outcome = "stopped_after_close"
+                await transactions_repo.add_flag(conn, tx_id, FLAG_STOP_AFTER_CLOSE)
             await transactions_repo.stop_transaction(
                 conn,
                 tx_id,
@@ -199,9 +239,9 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
                 stop_reason=reason,
                 stop_id_tag=id_tag,
             )
-        if outcome != "stopped":
+        if outcome not in ("stopped", "stopped_after_close"):
             await transactions_repo.record_stop_anomaly(conn, ctx.station_id, tx_id, outcome, p)
-        linked = tx_id if outcome in ("stopped", "already_stopped") else None
+        linked = tx_id if outcome in ("stopped", "already_stopped", "stopped_after_close") else None
         connector = tx["connector_id"] if tx is not None else 0
         await transactions_repo.insert_meter_values(
             conn,
@@ -225,6 +265,8 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
             connector_id=connector,
             reason=reason,
         )
+    elif outcome == "stopped_after_close":
+        ctx.log.info("transaction %s: the station's stop replaces WattHub's close", tx_id)
     else:
         # Answered all the same: a station must never be blocked by our bookkeeping (spec §4.10).
         ctx.log.warning("StopTransaction for transaction %s flagged: %s", tx_id, outcome)
@@ -241,7 +283,8 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
     )
 
     # Rows of all MeterValues in a batch go to the database as one statement.
-    await ctx.services.writer.insert(meter_values_table, clip_rows(meter_values_table, rows))
+    statement = transactions_repo.meter_values_insert(ctx.services.engine.dialect.name)
+    await ctx.services.writer.insert(statement, clip_rows(meter_values_table, rows))
     return {}
 
 
@@ -284,6 +327,8 @@ def meter_rows(
     source: str,
 ) -> list[dict[str, Any]]:
     rows = []
+    # The n-th sampled value of this very message gets key + n: a redelivery repeats the keys.
+    key = transactions_repo.message_checksum(source, connector_id, transaction_id, meter_value)
     for mv in meter_value:
         ts = _timestamp(mv.get("timestamp"))
         for sv in mv.get("sampledValue") or ():
@@ -301,6 +346,7 @@ def meter_rows(
                     "location": sv.get("location"),
                     "format": sv.get("format"),
                     "source": source,
+                    "sample_key": transactions_repo.nth_key(key, len(rows)),
                 }
             )
     return rows

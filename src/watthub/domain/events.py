@@ -15,6 +15,9 @@ Listener = Callable[..., Awaitable[None]]
 
 TRANSACTION_STARTED = "transaction_started"
 TRANSACTION_STOPPED = "transaction_stopped"
+# A transaction WattHub closed itself (the charger lost it): station_id, transaction_id,
+# connector_id, cause (newStart | boot), meter_stop, stop_time. TRANSACTION_STOPPED comes too.
+TRANSACTION_STALE_CLOSED = "transaction_stale_closed"
 STATION_BOOTED = "station_booted"
 STATION_CONNECTED = "station_connected"
 STATION_DISCONNECTED = "station_disconnected"

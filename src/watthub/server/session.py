@@ -7,6 +7,7 @@ a handler waits for the database, and a handler can never deadlock on a call to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -25,6 +26,10 @@ from watthub.server.message_log import MessageLogger
 from watthub.storage import messages_repo
 
 logger = logging.getLogger("watthub.station")
+
+# A flooding station is disconnected once the call in hand is answered, waiting at most this long:
+# an answer that never leaves would make the charger redeliver data that is already stored.
+FLOOD_ANSWER_WAIT = 5.0
 
 
 class StationLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -58,6 +63,7 @@ class StationSession:
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._flooded = False
         self._max_inbox = services.settings.max_inbound_queue
 
     @property
@@ -117,6 +123,8 @@ class StationSession:
             self.log.warning("dropped a late or unknown answer (message id %s)", frame.message_id)
 
     def _enqueue(self, call: frames.Call) -> None:
+        if self._flooded:
+            return  # being disconnected: not handled, so the charger sends it again later
         if call.message_id in self._in_progress:
             # OCPP-J §4.2.3: a call with the same id is being handled already.
             self._spawn(
@@ -137,13 +145,26 @@ class StationSession:
                 "more than %d unanswered calls queued: disconnecting a flooding station",
                 self._max_inbox,
             )
+            # The queued calls are dropped unhandled (nothing stored, the charger resends them);
+            # the one in hand is finished and answered before the close.
+            for dropped in self._inbox:
+                self._in_progress.discard(dropped.message_id)
             self._inbox.clear()
-            self._spawn(self.close("inbound queue limit exceeded", 1008))
+            self._flooded = True
+            self._spawn(self._close_flooding())
             return
         self._in_progress.add(call.message_id)
         self._inbox.append(call)
         if self._worker is None:
             self._worker = asyncio.create_task(self._work())
+
+    async def _close_flooding(self) -> None:
+        worker = self._worker
+        if worker is not None:
+            # A timeout, or the worker's own failure (logged there): close all the same.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(worker), FLOOD_ANSWER_WAIT)
+        await self.close("inbound queue limit exceeded", 1008)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

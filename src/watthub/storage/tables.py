@@ -116,6 +116,9 @@ transactions = Table(
     Column("connector_id", Integer, nullable=False),
     Column("id_tag", String(20), nullable=False),
     Column("id_tag_status", String(16), nullable=False),
+    # The whole idTagInfo answered at the start: a redelivered StartTransaction gets it again,
+    # not a new verdict (NULL for transactions stored before migration 0511).
+    Column("id_tag_info", JSON),
     Column("meter_start", BigInteger, nullable=False),
     Column("start_time", TS, nullable=False),
     Column("reservation_id", Integer),
@@ -127,8 +130,12 @@ transactions = Table(
     Column("flags", Text, nullable=False, server_default=""),
     Column("created_at", TS, nullable=False),
     Column("stop_received_at", TS),
+    # The content of the StartTransaction (connector, timestamp, meterStart, idTag): OCPP gives a
+    # redelivered message no idempotency key, so its content is the key (domain/transactions.py).
+    Column("start_key", String(128)),
     Index("ix_transactions_station_start", "station_id", "start_time"),
     Index("ix_transactions_open", "stop_time", "station_id"),
+    Index("ux_transactions_start_key", "station_id", "start_key", unique=True),
 )
 
 meter_values = Table(
@@ -147,7 +154,11 @@ meter_values = Table(
     Column("location", String(16)),
     Column("format", String(16)),
     Column("source", String(24), nullable=False, server_default="MeterValues"),
-    Index("ix_meter_values_station_ts", "station_id", "timestamp"),
+    # Identifies a sampled value of one message (a checksum of the message plus the value's
+    # position): a redelivered message inserts nothing (ON CONFLICT DO NOTHING). The unique
+    # index also serves the station/time queries of the plain index it replaced.
+    Column("sample_key", BigInteger),
+    Index("ux_meter_values_sample", "station_id", "timestamp", "sample_key", unique=True),
 )
 
 stop_anomalies = Table(

@@ -2,27 +2,101 @@
 
 from __future__ import annotations
 
+import hashlib
+import zlib
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+import orjson
+from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.clip import clip, clip_rows
-from watthub.storage.tables import meter_values, stop_anomalies, transactions
+from watthub.storage.tables import connectors, meter_values, stop_anomalies, transactions
 from watthub.timeutil import as_utc, utcnow
 
 # Hot-path statements are built once: building a statement per call (and its cache key) cost
 # more than running it.
 _INSERT = transactions.insert().returning(transactions.c.id)
 _GET = select(transactions).where(transactions.c.id == bindparam("transaction_id"))
-_OPEN_FOR_TAG = (
-    select(transactions.c.id)
+# One look-up for a StartTransaction (domain/core.py), a UNION ALL of index searches (written as
+# one WHERE with OR, SQLite scans every transaction of the station):
+# 1. a stored start with the same content: this start is a redelivery of it;
+# 2. the open transactions of the connector: stale once a new start arrives there;
+# 3. (when the tag may not charge twice) one transaction of the tag *running* elsewhere: open,
+#    Accepted, and its connector has not reported Available/Preparing since it started (a charger
+#    that lost it shows the connector free, while its StopTransaction may still be on the way).
+#    Only such a transaction makes the new start ConcurrentTx.
+# Only what the start needs (fewer result columns, less per-execution work).
+_CONTEXT_COLUMNS = [
+    transactions.c[name]
+    for name in (
+        "id",
+        "station_id",
+        "connector_id",
+        "start_key",
+        "stop_time",
+        "id_tag_status",
+        "id_tag_info",
+        "meter_start",
+        "start_time",
+    )
+]
+_SAME_START = select(*_CONTEXT_COLUMNS).where(
+    transactions.c.station_id == bindparam("station_id"),
+    transactions.c.start_key == bindparam("start_key"),
+)
+_OPEN_ON_CONNECTOR = select(*_CONTEXT_COLUMNS).where(
+    transactions.c.stop_time.is_(None),
+    transactions.c.station_id == bindparam("station_id"),
+    transactions.c.connector_id == bindparam("connector_id"),
+)
+_RUNNING_ELSEWHERE = (
+    select(*_CONTEXT_COLUMNS)
+    .select_from(
+        transactions.outerjoin(
+            connectors,
+            and_(
+                connectors.c.station_id == transactions.c.station_id,
+                connectors.c.connector_id == transactions.c.connector_id,
+            ),
+        )
+    )
     .where(
-        transactions.c.stop_time.is_(None), func.lower(transactions.c.id_tag) == bindparam("norm")
+        transactions.c.stop_time.is_(None),
+        func.lower(transactions.c.id_tag) == bindparam("norm"),
+        transactions.c.id_tag_status == "Accepted",
+        not_(
+            and_(
+                transactions.c.station_id == bindparam("station_id"),
+                transactions.c.connector_id == bindparam("connector_id"),
+            )
+        ),
+        not_(
+            and_(
+                # Not IN (…): an IN list is re-rendered at every execution (an "expanding"
+                # parameter), which tripled the cost of this statement.
+                or_(connectors.c.status == "Available", connectors.c.status == "Preparing"),
+                connectors.c.status_at.is_not(None),
+                connectors.c.status_at > transactions.c.start_time,
+            )
+        ),
     )
     .limit(1)
+    .subquery("running")  # a LIMIT inside a UNION member needs its own SELECT in SQLite
 )
+_START_CONTEXT = union_all(_SAME_START, _OPEN_ON_CONNECTOR)
+_START_CONTEXT_TAG = union_all(_SAME_START, _OPEN_ON_CONNECTOR, select(_RUNNING_ELSEWHERE))
+
+
+@dataclass(slots=True)
+class StartContext:
+    same: dict[str, Any] | None  # the stored start with this content
+    stale: list[dict[str, Any]]  # the other open transactions of the connector, oldest first
+    running_elsewhere: bool  # the tag runs a transaction on another connector
 
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
@@ -36,9 +110,35 @@ async def get_transaction(conn: AsyncConnection, transaction_id: int) -> dict[st
     return dict(row._mapping) if row is not None else None
 
 
-async def has_open_transaction_for_tag(conn: AsyncConnection, id_tag_norm: str) -> bool:
-    result = await conn.execute(_OPEN_FOR_TAG, {"norm": id_tag_norm})
-    return result.first() is not None
+def start_key(connector_id: int, timestamp: datetime, meter_start: int, id_tag: str) -> str:
+    """The content of a StartTransaction as one string; the timestamp normalised (UTC,
+    microseconds), so a retry that formats the same instant differently is still the same."""
+    key = f"{connector_id}|{as_utc(timestamp).isoformat(timespec='microseconds')}|{meter_start}|{id_tag}"
+    if len(key) > 128:  # only a lenient station's oversized values get here
+        key = "#" + hashlib.blake2b(key.encode(), digest_size=32).hexdigest()
+    return key
+
+
+async def start_context(
+    conn: AsyncConnection, station_id: str, connector_id: int, key: str, tag_norm: str | None
+) -> StartContext:
+    """See ``_START_CONTEXT``; ``tag_norm`` None: the tag's other transactions do not matter."""
+    params = {"station_id": station_id, "start_key": key, "connector_id": connector_id}
+    if tag_norm is None:
+        result = await conn.execute(_START_CONTEXT, params)
+    else:
+        result = await conn.execute(_START_CONTEXT_TAG, {**params, "norm": tag_norm})
+    rows = {r.id: dict(r._mapping) for r in result}  # a row may match two parts
+    context = StartContext(None, [], False)
+    for row in sorted(rows.values(), key=lambda r: r["id"]):
+        here = row["station_id"] == station_id
+        if here and row["start_key"] == key:
+            context.same = row
+        elif here and row["connector_id"] == connector_id and row["stop_time"] is None:
+            context.stale.append(row)
+        else:
+            context.running_elsewhere = True
+    return context
 
 
 async def open_transactions(
@@ -88,18 +188,51 @@ async def stop_transaction(
     )
 
 
-async def add_flag(conn: AsyncConnection, transaction_id: int, flag: str) -> None:
+def split_flags(flags: str | None) -> list[str]:
+    return [f for f in (flags or "").split(",") if f]
+
+
+async def add_flag(conn: AsyncConnection, transaction_id: int, *new: str) -> None:
     current = await get_transaction(conn, transaction_id)
     if current is None:
         return
-    flags = [f for f in current["flags"].split(",") if f]
-    if flag not in flags:
-        flags.append(flag)
+    flags = split_flags(current["flags"])
+    flags += [f for f in new if f not in flags]
     await conn.execute(
         update(transactions)
         .where(transactions.c.id == transaction_id)
         .values(flags=",".join(flags))
     )
+
+
+_ENERGY = "Energy.Active.Import.Register"
+_LAST_READINGS = (
+    select(meter_values.c.timestamp, meter_values.c.value, meter_values.c.unit)
+    .where(
+        meter_values.c.transaction_id == bindparam("tx_id"),
+        meter_values.c.measurand == _ENERGY,
+        meter_values.c.phase.is_(None),
+        or_(meter_values.c.format.is_(None), meter_values.c.format == "Raw"),
+    )
+    .order_by(meter_values.c.timestamp.desc(), meter_values.c.id.desc())
+    .limit(20)
+)
+
+
+async def last_energy_reading(
+    conn: AsyncConnection, transaction_id: int, at_least: int
+) -> tuple[datetime, int] | None:
+    """The latest energy register reading (Wh) of a transaction that is not below ``at_least``
+    (a reading below meterStart is not a register value of this meter), with its time."""
+    result = await conn.execute(_LAST_READINGS, {"tx_id": transaction_id})
+    for timestamp, value, unit in result:
+        try:
+            wh = float(value) * (1000 if unit == "kWh" else 1)
+        except ValueError:
+            continue
+        if wh >= at_least:
+            return timestamp, int(wh)
+    return None
 
 
 async def record_stop_anomaly(
@@ -120,9 +253,38 @@ async def record_stop_anomaly(
     )
 
 
+_INT64 = 1 << 64
+
+
+def message_checksum(*content: Any) -> int:
+    """A signed 64-bit checksum of a message's content (CRC-32 and Adler-32 of its canonical
+    JSON: microseconds, where a cryptographic hash costs several). It only needs to tell apart
+    the messages of one station with the same timestamp, which the unique index adds."""
+    try:
+        data = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a lenient station's value orjson refuses (an integer beyond 64 bits)
+        data = repr(content).encode()
+    return nth_key((zlib.crc32(data) << 32) | zlib.adler32(data), 0)
+
+
+def nth_key(key: int, n: int) -> int:
+    """``key + n`` wrapped into a signed 64-bit integer (the column is BIGINT)."""
+    value = (key + n) % _INT64
+    return value - _INT64 if value >= _INT64 >> 1 else value
+
+
+@cache
+def meter_values_insert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: a sampled value already stored (same station, time and
+    ``sample_key``) is skipped, so a redelivered message adds no rows."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(meter_values).on_conflict_do_nothing()
+
+
 async def insert_meter_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(meter_values.insert(), clip_rows(meter_values, rows))
+        statement = meter_values_insert(conn.dialect.name)
+        await conn.execute(statement, clip_rows(meter_values, rows))
 
 
 async def list_transactions(
