@@ -76,10 +76,16 @@ class WattHub:
     ) -> None:
         load_profiles()
         s = self.settings
-        engine = db.create_engine(s.database_url, s.sqlite_synchronous)
+        timeouts = db.Timeouts(s.db_connect_timeout, s.db_statement_timeout)
         if s.auto_migrate:
-            await db.upgrade(engine, s.database_url)
-        else:
+            # A migration may run longer than a statement may at run time: its own engine.
+            migrator = db.create_engine(s.database_url, s.sqlite_synchronous)
+            try:
+                await db.upgrade(migrator, s.database_url)
+            finally:
+                await migrator.dispose()
+        engine = db.create_engine(s.database_url, s.sqlite_synchronous, timeouts)
+        if not s.auto_migrate:
             ok, current, head = await db.is_up_to_date(engine, s.database_url)
             if not ok:
                 await engine.dispose()
@@ -89,10 +95,15 @@ class WattHub:
                 )
         sqlite, self._sqlite_reader = None, None
         if db.is_sqlite(s.database_url):
-            sqlite = SQLiteBatchConnection(sync_sqlite_engine(s.database_url, s.sqlite_synchronous))
+            sqlite = SQLiteBatchConnection(
+                sync_sqlite_engine(s.database_url, s.sqlite_synchronous),
+                busy_timeout=s.db_statement_timeout,
+            )
             self._sqlite_reader = SQLiteReader(sync_sqlite_engine(s.database_url, "NORMAL"))
         read = db.make_read(engine, self._sqlite_reader)
-        writer = BatchWriter(engine, s.write_batch_max, sqlite=sqlite)
+        writer = BatchWriter(
+            engine, s.write_batch_max, sqlite=sqlite, write_timeout=s.db_write_timeout
+        )
         writer.start()
         self.registry = SessionRegistry()
         gateway = LocalGateway(self.registry, s.call_timeout)
@@ -153,6 +164,9 @@ class WattHub:
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",
+            # No handlers of uvicorn's own: its lines go through WattHub's (logs.SafeFormatter,
+            # which escapes client-supplied control characters).
+            log_config=None,
             lifespan="off",
             access_log=False,
         )

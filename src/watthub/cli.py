@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.api import present
 from watthub.config import Settings, load_settings
+from watthub.domain import station_ids
 from watthub.logs import setup_logging
 from watthub.storage import db, stations_repo, tags_repo, tokens_repo
 from watthub.timeutil import parse_ts
@@ -150,9 +151,10 @@ def station_add(
 ) -> None:
     from watthub.security.passwords import hash_password, station_password
 
-    # The API's rules (api/routes/stations.py:StationCreate): an id a station can connect with.
-    if not 1 <= len(station_id) <= 255 or "/" in station_id:
-        raise click.ClickException("A station id has 1 to 255 characters and no '/'")
+    # The API's rules (domain/station_ids.py): an id a station can connect with.
+    reason = station_ids.problem(station_id)
+    if reason is not None:
+        raise click.ClickException(f"Invalid station id {station_id!r}: {reason}")
     if password is not None and not 8 <= len(password) <= 40:
         raise click.ClickException("A password has 8 to 40 characters")
     if heartbeat is not None and heartbeat <= 0:

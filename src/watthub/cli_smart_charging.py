@@ -261,6 +261,13 @@ def site_group() -> None:
 @click.option("--unit", type=click.Choice(["A", "W"]), default="A", show_default=True)
 @click.option("--min", "minimum", type=float, default=0, help="Per-connector minimum")
 @click.option("--stack-level", type=int, default=9, show_default=True)
+@click.option(
+    "--max",
+    "maximum",
+    type=float,
+    default=None,
+    help="What one connector can draw at most (a station refusing its limit counts at this)",
+)
 @click.option("--description", default="")
 @_api_options
 @click.pass_context
@@ -271,6 +278,7 @@ def site_create(
     unit: str,
     minimum: float,
     stack_level: int,
+    maximum: float | None,
     description: str,
     **api: Any,
 ) -> None:
@@ -281,6 +289,7 @@ def site_create(
         "unit": unit,
         "minPerConnector": minimum,
         "stackLevel": stack_level,
+        "maxPerConnector": maximum,
         "description": description,
     }
     _echo(_call(ctx, api, "POST", "/sites", body))

@@ -32,6 +32,21 @@ class Settings(BaseSettings):
         description="SQLite durability: FULL (fsync per commit, survives power loss) or NORMAL",
     )
     auto_migrate: bool = Field(False, description="Run database migrations at start-up")
+    db_connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to open a database connection (or get one from the pool)"
+    )
+    db_statement_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds one database statement may take (PostgreSQL: client and server "
+        "side; SQLite: the wait for another connection's write lock)",
+    )
+    db_write_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a station message waits for its write before it is answered "
+        "InternalError (the charger retries); keep it below the chargers' 30 s timeout",
+    )
     data_dir: Path = Field(Path("./data"), description="Uploaded files (firmware, diagnostics)")
 
     ocpp_host: str = "127.0.0.1"
@@ -139,6 +154,12 @@ class Settings(BaseSettings):
         "uploads); default http://{public_host or api_host}:{api_port}",
     )
     max_upload_bytes: int = Field(1024**3, description="Largest firmware/diagnostics upload")
+    upload_location_max_files: int = Field(
+        100, gt=0, description="Files one diagnostics upload location (GetDiagnostics) may receive"
+    )
+    upload_location_max_bytes: int = Field(
+        4 * 1024**3, gt=0, description="Bytes one diagnostics upload location may receive in all"
+    )
     ftp_enabled: bool = Field(False, description="Run the FTP receiver for diagnostics uploads")
     ftp_host: str = Field("", description="Listen address of the FTP receiver; default api_host")
     ftp_port: int = 2121

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from watthub import __version__
+from watthub.api.nul_guard import guard_routes
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -59,6 +61,16 @@ def create_api(hub: WattHub) -> FastAPI:
             content={"detail": "; ".join(problems), "errors": jsonable_encoder(exc.errors())},
         )
 
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def unstorable_value(_request: Request, exc: Exception) -> JSONResponse:
+        # The safety net behind the bounded parameters (api/params.py): a value no column can
+        # hold (a number beyond its range) is the client's mistake, a 422, never a 500.
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "A value is out of the range the database can store"},
+        )
+
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
         router = getattr(module, "router", None)
@@ -67,4 +79,5 @@ def create_api(hub: WattHub) -> FastAPI:
         public = getattr(module, "public_router", None)
         if public is not None:
             app.include_router(public)
+    guard_routes(app)
     return app

@@ -6,8 +6,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.domain.commands import InvalidCommand
 from watthub.domain.context import Services
-from watthub.domain.registry import after_command
+from watthub.domain.invalidation import STATION_CONFIGURATION
+from watthub.domain.registry import after_command, before_command
+from watthub.ocppj import config_keys
 from watthub.storage import stations_repo
 
 
@@ -25,6 +28,7 @@ async def store_configuration(
         )
 
     await services.writer.run(op)
+    services.invalidation.publish(STATION_CONFIGURATION, station_id)
 
 
 @after_command("ChangeConfiguration")
@@ -33,10 +37,22 @@ async def remember_changed_value(
 ) -> None:
     if answer.get("status") not in ("Accepted", "RebootRequired"):
         return
-    if sent["key"] == "AuthorizationKey":
+    if config_keys.same_key(sent.get("key"), config_keys.AUTHORIZATION_KEY):
         return  # a secret: never stored in clear
 
     async def op(conn: AsyncConnection) -> None:
         await stations_repo.set_configuration_value(conn, station_id, sent["key"], sent["value"])
 
     await services.writer.run(op)
+    services.invalidation.publish(STATION_CONFIGURATION, station_id)
+
+
+@before_command("UnlockConnector")
+async def check_unlock(
+    services: Services, station_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    # OCPP 1.6 §5.17: connectorId > 0 (the schema alone allows 0, which means the whole station).
+    connector = payload.get("connectorId")
+    if type(connector) is int and connector <= 0:
+        raise InvalidCommand("UnlockConnector needs a connectorId > 0 (OCPP 1.6 §5.17)")
+    return payload

@@ -23,6 +23,7 @@ STATIONS = "stations"
 STATION_CREDENTIALS = "station_credentials"
 API_TOKENS = "api_tokens"
 USERS = "users"
+STATION_CONFIGURATION = "station_configuration"  # key: station id
 
 
 class Invalidation:

@@ -18,6 +18,7 @@ from watthub.domain.authorization import tag_info
 from watthub.domain.commands import InvalidCommand, UnknownStation, send_command
 from watthub.domain.context import Services
 from watthub.domain.registry import after_command, before_command
+from watthub.ocppj import schemas
 from watthub.storage import local_list_repo, stations_repo, tags_repo
 
 log = logging.getLogger("watthub.local_list")
@@ -78,16 +79,20 @@ def apply(content: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
 async def assign_version(
     services: Services, station_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
+    requested = payload.get("listVersion")
+    # Checked here, before the write that records it: an operator's mistake is a 422, never a
+    # failed database write (with its error line) nor a number the column cannot hold.
+    if requested is not None and (
+        type(requested) is not int or not 1 <= requested <= schemas.INT32_MAX
+    ):
+        raise InvalidCommand(
+            f"listVersion must be an integer from 1 to {schemas.INT32_MAX} (0 and -1 are "
+            "reserved for 'empty' and 'not supported', OCPP 1.6 errata §3.52)"
+        )
+
     async def op(conn: AsyncConnection) -> dict[str, Any]:
         state = await local_list_repo.get_state(conn, station_id)
-        version = payload.get("listVersion")
-        if version is None:
-            version = next_version(state)
-        elif version in (0, -1):
-            raise InvalidCommand(
-                "listVersion must not be 0 or -1 (reserved for 'empty' and 'not supported', "
-                "OCPP 1.6 errata §3.52)"
-            )
+        version = requested if requested is not None else next_version(state)
         await local_list_repo.update_state(
             conn, station_id, last_sent_version=max(state["last_sent_version"], version)
         )

@@ -17,7 +17,7 @@ from watthub.domain.firmware import open_upload_location, own_upload_location
 from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.domain.registry import after_command, before_command, on
 from watthub.files.runtime import runtime
-from watthub.ocppj import schemas
+from watthub.ocppj import config_keys, schemas
 from watthub.security import pki
 from watthub.security.passwords import decode_authorization_key, hash_password
 from watthub.storage import firmware_repo, security_repo, stations_repo
@@ -174,15 +174,17 @@ async def _track_status(ctx: StationContext, table: Any, payload: dict[str, Any]
 async def check_security_change(
     services: Services, station_id: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    key, value = payload.get("key"), str(payload.get("value", ""))
-    if key == "AuthorizationKey":
+    key, value = config_keys.canonical(payload.get("key")), str(payload.get("value", ""))
+    if key != payload.get("key"):
+        payload = {**payload, "key": key}  # what the after-hooks see is what was checked
+    if key == config_keys.AUTHORIZATION_KEY:
         try:
             decode_authorization_key(value)
         except ValueError as exc:
             raise InvalidCommand(str(exc)) from exc
         if len(value) > 40:
             raise InvalidCommand("AuthorizationKey is at most 40 hex characters")
-    elif key == "SecurityProfile":
+    elif key == config_keys.SECURITY_PROFILE:
         if not value.isdigit() or int(value) not in (1, 2, 3):
             raise InvalidCommand("SecurityProfile must be 1, 2 or 3")
         await _check_upgrade(services, await _station(services, station_id), int(value))
@@ -215,7 +217,7 @@ async def apply_security_change(
     if answer.get("status") != "Accepted":
         # A01.FR.04: Rejected/NotSupported keeps the old credentials and profile.
         return
-    if sent["key"] == "AuthorizationKey":
+    if config_keys.same_key(sent.get("key"), config_keys.AUTHORIZATION_KEY):
         password_hash = await asyncio.to_thread(
             hash_password, decode_authorization_key(sent["value"])
         )
@@ -227,7 +229,7 @@ async def apply_security_change(
         services.invalidation.publish(STATIONS, station_id)
         services.invalidation.publish(STATION_CREDENTIALS, station_id)
         log.info("[%s] new password accepted by the station and in force", station_id)
-    elif sent["key"] == "SecurityProfile":
+    elif config_keys.same_key(sent.get("key"), config_keys.SECURITY_PROFILE):
         target = int(sent["value"])
 
         async def upgrade(conn: AsyncConnection) -> None:

@@ -40,8 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import events
 from watthub.domain.commands import CommandError, send_command
 from watthub.domain.context import Services
+from watthub.domain.invalidation import STATION_CONFIGURATION
 from watthub.domain.registry import on_startup
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.ocppj.config_keys import CHARGE_PROFILE_MAX_STACK_LEVEL, same_key
 from watthub.storage import smart_charging_repo as repo
 from watthub.storage import stations_repo, transactions_repo
 
@@ -105,70 +107,151 @@ async def rebalance(
 ) -> dict[str, Any]:
     """Recompute the site's allocation and tell the stations what changed; return the result.
 
-    ``refresh_station``: also re-send the unchanged limits of that station's transactions."""
+    ``refresh_station``: also re-send the unchanged limits of that station's transactions, and
+    try again the limits it refused before."""
     key = (id(asyncio.get_running_loop()), site_id)
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
-        async with services.engine.connect() as conn:
-            site = await repo.get_site(conn, site_id)
-            if site is None:
-                return {"site": site_id, "sent": []}
-            running = await _running(conn, await repo.site_station_ids(conn, site_id))
-            allocated = {int(a["transaction_id"]): a for a in await repo.allocations(conn, site_id)}
-
-        gone = [tx for tx in allocated if tx not in running]
-        if gone:
-
-            async def drop(conn: AsyncConnection) -> None:
-                for tx in gone:
-                    await repo.drop_allocation(conn, tx)
-
-            await services.writer.run(drop)
-        current = {tx: float(a["limit"]) for tx, a in allocated.items() if tx in running}
-        target = plan(float(site["limit"]), float(site["min_per_connector"]), list(running))
-        # Biggest decreases first (the sum gets under a lowered limit soonest), then increases
-        # oldest transaction first, each capped by what the accepted limits leave free.
-        decreases = sorted(
-            (tx for tx, v in target.items() if tx in current and v < current[tx]),
-            key=lambda tx: (target[tx] - current[tx], tx),
-        )
-        increases = sorted(tx for tx, v in target.items() if tx not in current or v > current[tx])
         sent: list[dict[str, Any]] = []
-        for tx in decreases + increases:
-            value = target[tx]
-            if tx in increases:
-                others = sum(v for t, v in current.items() if t != tx)
-                value = min(value, _floor_tenth(float(site["limit"]) - others))
-                if tx in current and value <= current[tx]:
-                    continue  # the budget does not allow an increase yet
-            ok = await _send(services, site, running[tx], value)
-            sent.append({"transactionId": tx, "limit": value, "accepted": ok})
-            if ok:
-                current[tx] = value
-        if refresh_station is not None:
-            done = {entry["transactionId"] for entry in sent}
-            for tx in sorted(current):
-                # The limit the station accepted before: re-sending it never raises the sum.
-                if tx not in done and running[tx]["station_id"] == refresh_station:
-                    ok = await _send(services, site, running[tx], current[tx])
-                    sent.append({"transactionId": tx, "limit": current[tx], "accepted": ok})
+        # A refusal shrinks what the others may draw: plan again (a few rounds at most, each
+        # refusal is final for the transaction until its station reconnects).
+        for _round in range(_MAX_ROUNDS):
+            if not await _rebalance_once(services, site_id, refresh_station, sent):
+                break
+            refresh_station = None
         return {"site": site_id, "sent": sent}
 
 
-async def _send(services: Services, site: dict[str, Any], tx: dict[str, Any], value: float) -> bool:
+_MAX_ROUNDS = 4
+
+
+def assumed_draw(site: dict[str, Any]) -> float:
+    """What a transaction whose station refused its limit is counted at."""
+    maximum = site.get("max_per_connector")
+    return float(site["limit"] if maximum is None else min(maximum, site["limit"]))
+
+
+async def _rebalance_once(
+    services: Services, site_id: str, refresh_station: str | None, sent: list[dict[str, Any]]
+) -> bool:
+    """One planning round; ``True`` when a station refused a limit (plan again)."""
+    async with services.engine.connect() as conn:
+        site = await repo.get_site(conn, site_id)
+        if site is None:
+            return False
+        running = await _running(conn, await repo.site_station_ids(conn, site_id))
+        allocated = {int(a["transaction_id"]): a for a in await repo.allocations(conn, site_id)}
+
+    gone = [tx for tx in allocated if tx not in running]
+    if gone:
+
+        async def drop(conn: AsyncConnection) -> None:
+            for tx in gone:
+                await repo.drop_allocation(conn, tx)
+
+        await services.writer.run(drop)
+    limit = float(site["limit"])
+    # Refused transactions count at what their station may draw and get no new request —
+    # except on their station's reconnect (it may have been reconfigured meanwhile).
+    refused = {
+        tx
+        for tx, a in allocated.items()
+        if tx in running and a["refused"] and running[tx]["station_id"] != refresh_station
+    }
+    current = {tx: float(a["limit"]) for tx, a in allocated.items() if tx in running}
+    budget = max(0.0, limit - sum(current[tx] for tx in refused))
+    target = plan(
+        budget, float(site["min_per_connector"]), [t for t in running if t not in refused]
+    )
+    # Biggest decreases first (the sum gets under a lowered limit soonest), then increases
+    # oldest transaction first, each capped by what the accepted limits leave free.
+    decreases = sorted(
+        (tx for tx, v in target.items() if tx in current and v < current[tx]),
+        key=lambda tx: (target[tx] - current[tx], tx),
+    )
+    increases = sorted(tx for tx, v in target.items() if tx not in current or v > current[tx])
+    done: set[int] = set()
+    newly_refused = False
+    for tx in decreases + increases:
+        value = target[tx]
+        if tx in increases:
+            others = sum(v for t, v in current.items() if t != tx)
+            value = min(value, _floor_tenth(limit - others))
+            if tx in current and value <= current[tx]:
+                continue  # the budget does not allow an increase yet
+        outcome = await _send(services, site, running[tx], value)
+        done.add(tx)
+        sent.append(_entry(tx, value, outcome))
+        if outcome == _ACCEPTED:
+            current[tx] = value
+        elif outcome != _FAILED:
+            current[tx] = await _mark_refused(services, site, running[tx])
+            newly_refused = True
+    if refresh_station is not None:
+        for tx in sorted(current):
+            # The limit the station accepted before: re-sending it never raises the sum.
+            if (
+                tx not in done
+                and tx not in refused
+                and running[tx]["station_id"] == refresh_station
+            ):
+                if allocated.get(tx, {}).get("refused"):
+                    continue
+                outcome = await _send(services, site, running[tx], current[tx])
+                sent.append(_entry(tx, current[tx], outcome))
+    return newly_refused
+
+
+_ACCEPTED = "accepted"
+_FAILED = "failed"  # not delivered (offline, timeout): the old value stays in force
+
+
+def _entry(tx: int, value: float, outcome: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"transactionId": tx, "limit": value, "accepted": outcome == _ACCEPTED}
+    if outcome not in (_ACCEPTED, _FAILED):
+        entry["refused"] = outcome  # the station's answer, for the operator
+    return entry
+
+
+async def _mark_refused(services: Services, site: dict[str, Any], tx: dict[str, Any]) -> float:
+    draw = assumed_draw(site)
+
+    async def store(conn: AsyncConnection) -> None:
+        await repo.set_allocation(
+            conn, site["id"], int(tx["id"]), tx["station_id"], tx["connector_id"], draw, True
+        )
+
+    await services.writer.run(store)
+    log.warning(
+        "site %s: %s refused the limit of transaction %s; counted at %s %s until it reconnects",
+        site["id"],
+        tx["station_id"],
+        tx["id"],
+        draw,
+        site["unit"],
+    )
+    return draw
+
+
+async def _send(services: Services, site: dict[str, Any], tx: dict[str, Any], value: float) -> str:
+    """``accepted``, ``failed`` (not delivered) or the station's refusal (status/error code)."""
     tx_id = int(tx["id"])
+    level = await stack_level(services, site, tx["station_id"])
     payload = {
         "connectorId": tx["connector_id"],
-        "csChargingProfiles": site_profile(tx_id, site["stack_level"], site["unit"], value),
+        "csChargingProfiles": site_profile(tx_id, level, site["unit"], value),
     }
     try:
         answer = await send_command(services, tx["station_id"], "SetChargingProfile", payload)
-    except (CommandError, StationNotConnected, StationTimeout, StationCallError) as exc:
+    except StationCallError as exc:
+        log.warning("site %s: transaction %s limit %s refused: %s", site["id"], tx_id, value, exc)
+        return str(exc.code)
+    except (CommandError, StationNotConnected, StationTimeout) as exc:
         log.warning("site %s: could not limit transaction %s: %s", site["id"], tx_id, exc)
-        return False
+        return _FAILED
     if answer.get("status") != "Accepted":
         log.warning("site %s: transaction %s limit %s %s", site["id"], tx_id, value, answer)
-        return False
+        return str(answer.get("status"))
 
     async def store(conn: AsyncConnection) -> None:
         await repo.set_allocation(
@@ -176,7 +259,57 @@ async def _send(services: Services, site: dict[str, Any], tx: dict[str, Any], va
         )
 
     await services.writer.run(store)
-    return True
+    return _ACCEPTED
+
+
+# -- the station's ChargeProfileMaxStackLevel ------------------------------------------------
+
+_MAX_STACK = "sites.max_stack_level"
+
+
+async def stack_level(services: Services, site: dict[str, Any], station_id: str) -> int:
+    """The site's stackLevel, lowered to what the station accepts (its reported
+    ChargeProfileMaxStackLevel): a profile above it is refused."""
+    maximum = await station_max_stack_level(services, station_id)
+    level = int(site["stack_level"])
+    return level if maximum is None else max(0, min(level, maximum))
+
+
+async def station_max_stack_level(services: Services, station_id: str) -> int | None:
+    """From the stored configuration, else asked once (GetConfiguration); cached per station and
+    dropped when its configuration changes (invalidation kind ``station_configuration``)."""
+    cache: dict[str, int | None] = services.features.setdefault(_MAX_STACK, {})
+    if station_id in cache:
+        return cache[station_id]
+    async with services.engine.connect() as conn:
+        rows = await stations_repo.get_configuration(conn, station_id)
+    known = [r for r in rows if same_key(r["key"], CHARGE_PROFILE_MAX_STACK_LEVEL)]
+    if known:
+        value = _as_level(known[0]["value"])
+    else:
+        try:
+            answer = await send_command(
+                services,
+                station_id,
+                "GetConfiguration",
+                {"key": [CHARGE_PROFILE_MAX_STACK_LEVEL]},
+            )
+        except (CommandError, StationNotConnected, StationTimeout, StationCallError) as exc:
+            log.info("%s: ChargeProfileMaxStackLevel not readable now: %s", station_id, exc)
+            return None  # not cached: asked again next time
+        entries = [
+            e
+            for e in answer.get("configurationKey") or []
+            if same_key(e.get("key"), CHARGE_PROFILE_MAX_STACK_LEVEL)
+        ]
+        value = _as_level(entries[0].get("value")) if entries else None
+    cache[station_id] = value
+    return value
+
+
+def _as_level(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 _MEMBERS = "sites.members"
@@ -232,6 +365,11 @@ async def setup(services: Services) -> None:
     async def on_stopped(station_id: str, **_: Any) -> None:
         await rebalance_station_site(services, station_id)
 
+    levels: dict[str, int | None] = services.features.setdefault(_MAX_STACK, {})
+    services.invalidation.subscribe(
+        STATION_CONFIGURATION,
+        lambda station_id: levels.clear() if station_id is None else levels.pop(station_id, None),
+    )
     services.events.subscribe(events.TRANSACTION_STARTED, on_started)
     services.events.subscribe(events.TRANSACTION_STOPPED, on_stopped)
     services.features[_RESEND_KEY] = set()

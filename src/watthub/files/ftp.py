@@ -24,6 +24,8 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
 
+from watthub.files import store
+
 log = logging.getLogger("watthub.ftp")
 
 
@@ -59,8 +61,11 @@ class FtpReceiver:
         *,
         passive_ports: str = "",
         masquerade_address: str = "",
+        max_files: int = 100,
+        max_bytes: int = 4 * 1024**3,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self.max_files, self.max_bytes = max_files, max_bytes
         self._on_file = on_file
         self._accounts: dict[str, FtpAccount] = {}
         self._authorizer = DummyAuthorizer()
@@ -75,6 +80,25 @@ class FtpReceiver:
             passive_ports = ports
             masquerade_address = nat_address
             permit_foreign_addresses = False
+
+            def ftp_STOR(self, file: str, mode: str = "w") -> Any:
+                # A STOR never replaces a file an earlier diagnostics row points to: the name
+                # is claimed atomically (name-2.ext... when taken). Resuming (REST) or
+                # appending would modify a stored file: refused.
+                if "a" in mode or self._restart_position:
+                    self._restart_position = 0
+                    self.respond("550 Appending to or resuming a stored file is not allowed.")
+                    return None
+                path = Path(file)
+                files, size = store.usage(path.parent)
+                if files >= receiver.max_files or size >= receiver.max_bytes:
+                    self.respond(
+                        f"552 This upload location is full ({receiver.max_files} files, "
+                        f"{receiver.max_bytes} bytes at most)."
+                    )
+                    return None
+                claimed = store.claim_name(path.parent, path.name)
+                return super().ftp_STOR(str(claimed), mode)
 
             def on_file_received(self, file: str) -> None:
                 receiver._received(self.username, Path(file))

@@ -44,7 +44,16 @@ class FirmwareRuntime:
     ftp: FtpReceiver | None = None
     ftp_public_host: str = ""
     runner: CampaignRunner | None = None
+    uploads: store.UploadQuotas | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def quotas(self) -> store.UploadQuotas:
+        if self.uploads is None:
+            s = self.services.settings
+            self.uploads = store.UploadQuotas(
+                s.upload_location_max_files, s.upload_location_max_bytes
+            )
+        return self.uploads
 
     def firmware_url(self, image: dict[str, Any]) -> str:
         return f"{self.base_url}/files/firmware/{image['token']}/{quote(image['filename'])}"
@@ -77,9 +86,11 @@ class FirmwareRuntime:
         request_id: int | None,
         path: Path,
         transport: str,
+        checksum: tuple[str, int] | None = None,
     ) -> dict[str, Any]:
-        """Checksum a received file and list it for the station."""
-        sha256, size = await asyncio.to_thread(store.sha256_file, path)
+        """List a received file for the station (``checksum``: (sha256, size) when the receiver
+        computed it while the file arrived; else it is computed from the file)."""
+        sha256, size = checksum or await asyncio.to_thread(store.sha256_file, path)
         relative = path.relative_to(self.data_dir)
 
         async def op(conn: AsyncConnection) -> dict[str, Any]:
@@ -149,6 +160,8 @@ async def start(hub: WattHub) -> None:
             rt._ftp_file,
             passive_ports=s.ftp_passive_ports,
             masquerade_address=s.ftp_masquerade_address,
+            max_files=s.upload_location_max_files,
+            max_bytes=s.upload_location_max_bytes,
         )
         rt.ftp.start()
         await rt.restore_ftp_accounts()

@@ -11,11 +11,16 @@ from typing import Any
 import orjson
 
 from watthub.ocppj.errors import ErrorCode
+from watthub.ocppj.schemas import unstorable
 
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
 MAX_MESSAGE_ID_LENGTH = 36
+
+# A JSON-escaped NUL: a string holding it cannot be stored (PostgreSQL refuses it in text), so the
+# payload is walked for one only when the raw frame contains this escape — one bytes scan per frame.
+_NUL_ESCAPE = b"\\u0000"
 
 # A frame that is not JSON may still carry a readable CALL id; answering it beats silence.
 _READABLE_CALL_ID = re.compile(rb'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
@@ -92,10 +97,15 @@ def parse_frame(data: bytes | str) -> Frame | None:
             raise FrameError(
                 ErrorCode.FORMATION_VIOLATION, "Payload is not a JSON object", message_id
             )
+        if _NUL_ESCAPE in raw and (bad := unstorable([action, payload])) is not None:
+            raise FrameError(bad.code, bad.description, message_id)
         return Call(message_id, action, payload)
     if type_id == CALLRESULT:
         if len(msg) != 3 or message_id is None or not isinstance(msg[2], dict):
             raise FrameError(ErrorCode.PROTOCOL_ERROR, "Malformed CALLRESULT", None)
+        if _NUL_ESCAPE in raw and (bad := unstorable(msg[2])) is not None:
+            # An answer we could not store is no usable answer: the caller sees an error.
+            return CallError(message_id, bad.code, bad.description, bad.details)
         return CallResult(message_id, msg[2])
     if type_id == CALLERROR:
         if len(msg) < 3 or message_id is None:

@@ -19,11 +19,13 @@ from websockets.exceptions import ConnectionClosed
 from watthub.domain.context import Services, StationContext
 from watthub.domain.registry import HANDLERS
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.logs import throttle
 from watthub.ocppj import frames, schemas
 from watthub.ocppj.errors import ErrorCode, OcppError
 from watthub.ocppj.rpc import PendingCalls
 from watthub.server.message_log import MessageLogger
 from watthub.storage import messages_repo
+from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 
 logger = logging.getLogger("watthub.station")
 
@@ -198,9 +200,16 @@ class StationSession:
                 )
             try:
                 schemas.validate(call.action, call.payload)
+            except schemas.UnstorableValue:
+                raise  # never processed, lenient or not: the database could not hold it
             except OcppError as exc:
                 if not self.lenient:
                     raise
+                # The validator stops at the first problem; what it did not reach must still be
+                # storable before a lenient station's payload is processed.
+                unstorable = schemas.unstorable(call.payload)
+                if unstorable is not None:
+                    raise unstorable from None
                 self._note_violation(call.action, exc)
             try:
                 result = await handler(self.ctx, call.payload)
@@ -217,9 +226,20 @@ class StationSession:
                 frames.encode_error(call.message_id, exc.code, exc.description, exc.details),
                 frames.CALLERROR,
             )
-        except Exception:
+        except Exception as exc:
             # Never leave a station without an answer; it will retry transaction messages.
-            self.log.exception("handling %s failed", call.action)
+            # One line per kind of failure per interval: a stalled database fails every
+            # station's messages at once, and a traceback each would bury the log.
+            unavailable = is_unavailable(exc) or isinstance(exc, DatabaseUnavailable)
+            throttle.log(
+                self.log,
+                f"handler:{call.action}:{type(exc).__name__}",
+                logging.ERROR,
+                "handling %s failed: %s",
+                call.action,
+                type(exc).__name__ if unavailable else repr(exc)[:300],
+                exc_info=None if unavailable else exc,
+            )
             return (
                 frames.encode_error(
                     call.message_id, ErrorCode.INTERNAL_ERROR, "The central system failed"
@@ -273,7 +293,16 @@ class StationSession:
                 self._pending.close(pending.message_id)
         if isinstance(outcome, frames.CallError):
             raise StationCallError(outcome.code, outcome.description, outcome.details)
-        problem = schemas.problems(action, outcome.payload, response=True)
-        if problem is not None:
-            self.log.warning("%s answer violates the schema: %s", action, problem)
+        try:
+            schemas.validate(action, outcome.payload, response=True)
+        except OcppError as exc:
+            # A schema problem in an answer is only logged (the caller decides what it can use),
+            # but an answer holding what no database column can store is not usable at all.
+            unstorable = exc if isinstance(exc, schemas.UnstorableValue) else None
+            unstorable = unstorable or schemas.unstorable(outcome.payload)
+            if unstorable is not None:
+                raise StationCallError(
+                    unstorable.code, unstorable.description, unstorable.details
+                ) from None
+            self.log.warning("%s answer violates the schema: %s", action, exc.description)
         return outcome.payload

@@ -17,7 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from watthub.domain import events
+from watthub.domain import events, station_ids
 from watthub.domain.context import Services
 from watthub.server.connection_security import check_connection, record_refusal
 from watthub.server.message_log import MessageLogger
@@ -111,6 +111,11 @@ class OcppServer:
         station_id = self._identity(request.path)
         if station_id is None:
             return _plain(http.HTTPStatus.NOT_FOUND, "Not an OCPP endpoint")
+        invalid = station_ids.problem(station_id)
+        if invalid is not None:
+            # Before any lookup or auto-registration; logged escaped (logs.SafeFormatter).
+            log.warning("[%s] refused: %s", station_id, invalid)
+            return _plain(http.HTTPStatus.BAD_REQUEST, f"Invalid charge point identity: {invalid}")
         offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)

@@ -214,6 +214,7 @@ async def set_allocation(
     station_id: str,
     connector_id: int,
     limit: float,
+    refused: bool = False,
 ) -> None:
     await conn.execute(
         delete(site_allocations).where(site_allocations.c.transaction_id == transaction_id)
@@ -225,6 +226,7 @@ async def set_allocation(
             station_id=station_id,
             connector_id=connector_id,
             limit=limit,
+            refused=refused,
             updated_at=utcnow(),
         )
     )

@@ -13,6 +13,7 @@ of the batch can wait for another writer (WAL readers never block)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -71,14 +72,18 @@ class SyncConnectionFacade:
 
 
 class SQLiteBatchConnection:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, busy_timeout: float = 30.0) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._busy_timeout = busy_timeout
 
     async def transaction(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``work(facade)`` inside BEGIN IMMEDIATE … COMMIT; the commit runs in a thread."""
         conn = self._connect()
         delay = 0.001
+        # Bounded like any statement: a lock held for ever (a stuck process on the same file)
+        # gives the waiting stations a prompt error, not a hang.
+        deadline = time.monotonic() + self._busy_timeout
         while True:
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -86,6 +91,8 @@ class SQLiteBatchConnection:
             except OperationalError as exc:
                 conn.rollback()
                 if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(delay)  # another writer has the lock: wait without blocking
                 delay = min(delay * 2, _MAX_BACKOFF)

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.ocppj.config_keys import AUTHORIZATION_KEY, same_key
 from watthub.storage.clip import clip, clip_rows
 from watthub.storage.tables import connectors, station_configuration, stations, status_history
 from watthub.storage.upsert import upsert
@@ -245,7 +246,7 @@ async def store_configuration(
             "station_id": station_id,
             "key": k["key"],
             # AuthorizationKey is write-only; should a station return it, it is not kept.
-            "value": None if k["key"] == "AuthorizationKey" else k.get("value"),
+            "value": None if same_key(k["key"], AUTHORIZATION_KEY) else k.get("value"),
             "readonly": k.get("readonly"),
             "known": True,
             "updated_at": now,

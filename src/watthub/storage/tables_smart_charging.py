@@ -3,7 +3,7 @@ site power limits with their current allocation."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, String, Table, Text
 
 from watthub.storage.tables import TS, BigId, metadata
 
@@ -55,6 +55,9 @@ sites = Table(
     Column("stack_level", Integer, nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # What one connector may draw at most; a transaction whose station refuses its limit is
+    # counted at this (None: at the whole site limit, the only safe assumption).
+    Column("max_per_connector", Float),
 )
 
 site_stations = Table(
@@ -76,4 +79,6 @@ site_allocations = Table(
     Column("connector_id", Integer, nullable=False),
     Column("limit", Float, nullable=False),
     Column("updated_at", TS, nullable=False),
+    # The station refused the site's limit: ``limit`` is what it is assumed to draw.
+    Column("refused", Boolean, nullable=False, server_default="0"),
 )

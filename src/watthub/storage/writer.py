@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from watthub.logs import throttle
 from watthub.storage.fast_rows import sqlite_executemany
 from watthub.storage.sqlite_writer import SQLiteBatchConnection
 
@@ -55,8 +57,10 @@ class BatchWriter:
         max_batch: int = 512,
         linger: float = 0.05,
         sqlite: SQLiteBatchConnection | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         self._engine = engine
+        self._write_timeout = write_timeout
         self._sqlite = sqlite
         self._max_batch = max_batch
         self._linger = linger
@@ -70,6 +74,8 @@ class BatchWriter:
         # saturation signal of admission control (a count of queued items is not: message-log
         # rows are cheap, a transaction write is not).
         self.lag = 0.0
+        self.failed = 0  # writes that failed (their caller got the error)
+        self.isolations = 0  # batches split to isolate a write the database refused
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="watthub-writer")
@@ -126,7 +132,18 @@ class BatchWriter:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(work, future, rows))
         self._durable_waiting.set()
-        return await future
+        if self._write_timeout is None:
+            return await future
+        try:
+            # On timeout the future is cancelled: a write that has not started by then is
+            # skipped by the writer, so the caller's error answer is the whole truth. (One
+            # already in the database's hands may still commit — as after a crash between
+            # commit and answer; station messages are idempotent for that reason.)
+            return await asyncio.wait_for(future, self._write_timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable(
+                f"the database did not take the write within {self._write_timeout:g} s"
+            ) from None
 
     @property
     def backlog(self) -> int:
@@ -180,24 +197,61 @@ class BatchWriter:
             self._conn = None
 
     async def _commit(self, batch: list[_Item]) -> None:
+        # A durable write whose caller gave up (write timeout) is not run any more.
+        live = [item for item in batch if item.future is None or not item.future.done()]
+        if not live:
+            return
         try:
-            results = await self._transaction(batch)
+            results = await self._transaction(live)
+        except _Abandoned:
+            await self._commit(live)  # without the abandoned writes
+            return
         except Exception as exc:
-            await self._drop_connection()
-            if len(batch) == 1:
-                log.exception("database write failed")
-                self._fail(batch[0], exc)
-                return
-            # One bad write must not fail the others: retry each in its own transaction.
-            for item in batch:
-                await self._commit_one(item)
+            await self._handle_failure(live, exc)
             return
         self.batches += 1
-        self.ops += len(batch)
-        self.lag = time.monotonic() - batch[0].queued_at
-        for item, result in zip(batch, results, strict=True):
+        self.ops += len(live)
+        self.lag = time.monotonic() - live[0].queued_at
+        for item, result in zip(live, results, strict=True):
             if item.future is not None and not item.future.done():
                 item.future.set_result(result)
+
+    async def _handle_failure(self, batch: list[_Item], exc: Exception) -> None:
+        if is_unavailable(exc):
+            # The database, not the data: every write of the batch fails at once (retrying
+            # them one by one would wait out the timeout once per write).
+            await self._drop_connection()
+            self.failed += len(batch)
+            throttle.log(
+                log,
+                "db-unavailable",
+                logging.ERROR,
+                "database unavailable, %d writes failed: %s",
+                len(batch),
+                _short(exc),
+            )
+            for item in batch:
+                self._fail(item, exc)
+            return
+        if len(batch) == 1:
+            self.failed += 1
+            throttle.log(
+                log,
+                f"db-refused:{type(exc).__name__}",
+                logging.ERROR,
+                "database refused a write: %s",
+                _short(exc),
+                exc_info=exc,
+            )
+            self._fail(batch[0], exc)
+            return
+        # One bad write must not fail the others: halve the batch until the bad write is alone.
+        # k bad writes among n cost about 2·k·log2(n) small transactions, and each good half
+        # still commits as one batch (one fsync), not one transaction per write.
+        self.isolations += 1
+        middle = len(batch) // 2
+        await self._commit(batch[:middle])
+        await self._commit(batch[middle:])
 
     @staticmethod
     async def _apply(conn: Any, batch: list[_Item]) -> list[Any]:
@@ -215,22 +269,45 @@ class BatchWriter:
             else:
                 statement = target.insert() if isinstance(target, Table) else target
                 await conn.execute(statement, rows)
-        return [None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch]
-
-    async def _commit_one(self, item: _Item) -> None:
-        try:
-            (result,) = await self._transaction([item])
-        except Exception as exc:
-            await self._drop_connection()
-            log.exception("database write failed")
-            self._fail(item, exc)
-            return
-        self.batches += 1
-        self.ops += 1
-        if item.future is not None and not item.future.done():
-            item.future.set_result(result)
+        results = [
+            None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
+        ]
+        if any(item.future is not None and item.future.cancelled() for item in batch):
+            # A caller gave up while the batch waited for the database (write timeout) and was
+            # answered an error: its write must not commit now. Roll back; the rest is redone.
+            raise _Abandoned
+        return results
 
     @staticmethod
     def _fail(item: _Item, exc: Exception) -> None:
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
+
+
+class _Abandoned(Exception):
+    """A batch holds a write whose caller has stopped waiting: roll it back."""
+
+
+class DatabaseUnavailable(Exception):
+    """A durable write could not be done in time (the database is down or stalled)."""
+
+
+# What says "the database cannot be reached or is too slow" rather than "this write is wrong".
+_UNAVAILABLE = (OperationalError, InterfaceError, TimeoutError, ConnectionError, OSError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
+        # Data, integrity and programming errors (a PostgreSQL statement timeout is an
+        # OperationalError, asyncpg's QueryCanceledError).
+        return False
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of an exception, without SQLAlchemy's statement and parameter dump (the
+    parameters may hold a station's payload)."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}"

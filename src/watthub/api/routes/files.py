@@ -11,6 +11,8 @@ Upload locations are handed out by GetDiagnostics and accepted for 7 days."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +77,44 @@ def _check_length(request: Request, limit: int) -> None:
         raise HTTPException(413, f"Larger than the {limit} bytes allowed")
 
 
-async def _write_stream(chunks: Any, target: Path, limit: int) -> None:
-    """Stream to ``<target>.part`` and rename: a broken upload never shows as a file."""
-    partial = target.with_name(target.name + ".part")
-    size = 0
-    fh = await asyncio.to_thread(partial.open, "wb")
+async def _receive(
+    rt: FirmwareRuntime, diag: dict[str, Any], directory: Path, name: str, chunks: Any, limit: int
+) -> dict[str, Any]:
+    """Stream one upload into a temporary file of its own (hashing it on the way), then give it
+    its final name atomically — never replacing a file a stored row points to — and record it.
+    Concurrent uploads to one location share nothing but the location's quota."""
+    try:
+        upload = rt.quotas().begin(directory)
+    except store.QuotaExceeded as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    fd, partial = await asyncio.to_thread(store.temp_file, directory)
+    fh = os.fdopen(fd, "wb")
+    digest = hashlib.sha256()
+    stored = False
     try:
         async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
+            if upload.size + len(chunk) > limit:
                 raise HTTPException(413, f"Larger than the {limit} bytes allowed")
-            await asyncio.to_thread(fh.write, chunk)
-    except BaseException:
+            try:
+                upload.add(len(chunk))
+            except store.QuotaExceeded as exc:
+                raise HTTPException(exc.status, str(exc)) from None
+            await asyncio.to_thread(_write_hashed, fh, digest, chunk)
+        await asyncio.to_thread(fh.close)
+        target = await asyncio.to_thread(store.claim_name, directory, name, partial)
+        stored = True
+    finally:
         fh.close()
         partial.unlink(missing_ok=True)
-        raise
-    fh.close()
-    await asyncio.to_thread(partial.replace, target)
+        upload.end(stored)
+    return await rt.record_diagnostics_file(
+        diag["station_id"], diag["id"], target, "http", (digest.hexdigest(), upload.size)
+    )
+
+
+def _write_hashed(fh: Any, digest: Any, chunk: bytes) -> None:
+    fh.write(chunk)
+    digest.update(chunk)  # hashlib releases the GIL for large chunks: off the event loop
 
 
 async def _upload_chunks(upload: UploadFile) -> Any:
@@ -113,9 +136,8 @@ async def _put(token: str, filename: str | None, request: Request, hub: Any) -> 
     rt, diag, directory = await _target(hub, token)
     limit = hub.settings.max_upload_bytes
     _check_length(request, limit)
-    target = store.unique_path(directory, store.safe_name(filename or _default_name(diag)))
-    await _write_stream(request.stream(), target, limit)
-    row = await rt.record_diagnostics_file(diag["station_id"], diag["id"], target, "http")
+    name = store.safe_name(filename or _default_name(diag))
+    row = await _receive(rt, diag, directory, name, request.stream(), limit)
     return _file_view(row)
 
 
@@ -134,9 +156,7 @@ async def _post(token: str, filename: str | None, request: Request, hub: Any) ->
         stored = []
         for upload in uploads:
             name = store.safe_name(upload.filename or filename or _default_name(diag))
-            target = store.unique_path(directory, name)
-            await _write_stream(_upload_chunks(upload), target, limit)
-            row = await rt.record_diagnostics_file(diag["station_id"], diag["id"], target, "http")
+            row = await _receive(rt, diag, directory, name, _upload_chunks(upload), limit)
             stored.append(_file_view(row))
     finally:
         await form.close()

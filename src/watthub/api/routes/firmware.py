@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.params import RowId
 from watthub.api.typed import command_endpoint
 from watthub.domain.firmware_campaigns import cancel_campaign
 from watthub.files import store
@@ -130,12 +131,12 @@ async def _image_or_404(hub: Any, image_id: int) -> dict[str, Any]:
 
 
 @router.get("/firmware/{image_id}", summary="One firmware image")
-async def get_firmware(image_id: int, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+async def get_firmware(image_id: RowId, hub: Any = Depends(get_hub)) -> dict[str, Any]:
     return _image_view(hub, await _image_or_404(hub, image_id))
 
 
 @router.delete("/firmware/{image_id}", status_code=204, summary="Remove an image and its file")
-async def delete_firmware(image_id: int, hub: Any = Depends(get_hub)) -> None:
+async def delete_firmware(image_id: RowId, hub: Any = Depends(get_hub)) -> None:
     image = await _image_or_404(hub, image_id)
     async with hub.services.engine.begin() as conn:
         await firmware_repo.delete_image(conn, image_id)
@@ -214,7 +215,7 @@ async def station_diagnostics(station_id: str, hub: Any = Depends(get_hub)) -> d
     summary="Download a diagnostics file the station uploaded",
 )
 async def download_diagnostics(
-    station_id: str, file_id: int, hub: Any = Depends(get_hub)
+    station_id: str, file_id: RowId, hub: Any = Depends(get_hub)
 ) -> FileResponse:
     async with hub.services.engine.connect() as conn:
         found = await firmware_repo.get_diagnostics_file(conn, file_id)
@@ -317,7 +318,7 @@ async def list_campaigns(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
 
 
 @router.get("/firmware-campaigns/{campaign_id}", summary="A campaign with per-station progress")
-async def get_campaign(campaign_id: int, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+async def get_campaign(campaign_id: RowId, hub: Any = Depends(get_hub)) -> dict[str, Any]:
     return await _campaign_view(hub, campaign_id)
 
 
@@ -325,7 +326,7 @@ async def get_campaign(campaign_id: int, hub: Any = Depends(get_hub)) -> dict[st
     "/firmware-campaigns/{campaign_id}/cancel",
     summary="Stop a campaign: scheduled stations are not sent the update",
 )
-async def cancel(campaign_id: int, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+async def cancel(campaign_id: RowId, hub: Any = Depends(get_hub)) -> dict[str, Any]:
     view = await _campaign_view(hub, campaign_id)
     if view["status"] != "running":
         raise HTTPException(409, f"Campaign {campaign_id} is {view['status']}")

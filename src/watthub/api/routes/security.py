@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
+from watthub.api.params import RowId
 from watthub.api.typed import command_endpoint
 from watthub.domain import pki_store
 from watthub.domain.invalidation import STATIONS
@@ -200,7 +201,7 @@ async def install_certificate(
 )
 async def delete_certificate(
     station_id: str,
-    cert_id: int,
+    cert_id: RowId,
     hash_algorithm: HashAlgorithm | None = Query(None, alias="hashAlgorithm"),
     timeout: float | None = Query(None, gt=0, le=600),
     hub: Any = Depends(get_hub),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.params import INT32_MAX
 from watthub.domain import sites as site_logic
 from watthub.storage import smart_charging_repo as repo
 from watthub.storage import stations_repo
@@ -24,7 +26,17 @@ class SiteCreate(BaseModel):
     unit: Literal["A", "W"] = "A"
     minPerConnector: float = Field(0, ge=0, description="Below this a transaction gets 0")
     stackLevel: int = Field(
-        site_logic.DEFAULT_STACK_LEVEL, ge=0, description="stackLevel of the TxProfiles sent"
+        site_logic.DEFAULT_STACK_LEVEL,
+        ge=0,
+        le=INT32_MAX,
+        description="stackLevel of the TxProfiles sent (lowered per station to its "
+        "ChargeProfileMaxStackLevel)",
+    )
+    maxPerConnector: float | None = Field(
+        None,
+        gt=0,
+        description="What one connector can draw at most; a station refusing its limit is "
+        "counted at this (default: the whole site limit)",
     )
 
 
@@ -32,6 +44,7 @@ class SiteUpdate(BaseModel):
     description: str | None = None
     limit: float | None = Field(None, ge=0)
     minPerConnector: float | None = Field(None, ge=0)
+    maxPerConnector: float | None = Field(None, gt=0)
 
 
 async def _site_or_404(hub: Any, site_id: str) -> dict[str, Any]:
@@ -55,12 +68,35 @@ async def _view(hub: Any, site_id: str) -> dict[str, Any]:
             "stationId": a["station_id"],
             "connectorId": a["connector_id"],
             "limit": a["limit"],
+            "refused": bool(a["refused"]),
             "updatedAt": format_ts(a["updated_at"]),
         }
         for a in allocation
     ]
     out["allocated"] = round(sum(a["limit"] for a in allocation), 1)
     return out
+
+
+async def _answer(hub: Any, site_id: str, sent: list[dict[str, Any]]) -> Any:
+    """The site after a change (the change itself is saved). While a station refuses the limit
+    of one of its transactions — refused now or at the transaction's start — the site is not
+    fully under control: that is a failure the operator must see, 502 with the same body plus
+    ``refused`` and ``detail``; the refusing transaction is counted at its maximum meanwhile
+    (docs/smart-charging.md)."""
+    body = {**await _view(hub, site_id), "sent": sent}
+    refused = {e["transactionId"]: e.get("refused") for e in sent if e.get("refused")}
+    for a in body["allocation"]:
+        if a["refused"]:
+            refused.setdefault(a["transactionId"], "refused earlier")
+    if not refused:
+        return body
+    body["refused"] = [{"transactionId": tx, "answer": why} for tx, why in refused.items()]
+    body["detail"] = (
+        "Saved, but station(s) refuse the limit of transaction(s) "
+        + ", ".join(f"{tx} ({why})" for tx, why in refused.items())
+        + ": each is counted at the site's maxPerConnector (or the whole limit)"
+    )
+    return JSONResponse(status_code=502, content=body)
 
 
 @router.get("/sites", summary="All sites")
@@ -83,6 +119,7 @@ async def create_site(body: SiteCreate, hub: Any = Depends(get_hub)) -> dict[str
             unit=body.unit,
             min_per_connector=body.minPerConnector,
             stack_level=body.stackLevel,
+            max_per_connector=body.maxPerConnector,
         )
     return await _view(hub, body.id)
 
@@ -96,7 +133,7 @@ async def get_site(site_id: str, hub: Any = Depends(get_hub)) -> dict[str, Any]:
     "/sites/{site_id}",
     summary="Change a site (a new limit is applied at once: decreases first, then increases)",
 )
-async def update_site(site_id: str, body: SiteUpdate, hub: Any = Depends(get_hub)) -> dict:
+async def update_site(site_id: str, body: SiteUpdate, hub: Any = Depends(get_hub)) -> Any:
     await _site_or_404(hub, site_id)
     values = {
         k: v
@@ -104,6 +141,7 @@ async def update_site(site_id: str, body: SiteUpdate, hub: Any = Depends(get_hub
             ("description", body.description),
             ("limit", body.limit),
             ("min_per_connector", body.minPerConnector),
+            ("max_per_connector", body.maxPerConnector),
         )
         if v is not None
     }
@@ -111,7 +149,7 @@ async def update_site(site_id: str, body: SiteUpdate, hub: Any = Depends(get_hub
         async with hub.services.engine.begin() as conn:
             await repo.update_site(conn, site_id, **values)
     result = await site_logic.rebalance(hub.services, site_id)
-    return {**await _view(hub, site_id), "sent": result["sent"]}
+    return await _answer(hub, site_id, result["sent"])
 
 
 @router.delete("/sites/{site_id}", status_code=204, summary="Delete a site (profiles stay)")
@@ -123,7 +161,7 @@ async def delete_site(site_id: str, hub: Any = Depends(get_hub)) -> None:
 
 
 @router.put("/sites/{site_id}/stations/{station_id}", summary="Put a station into the site")
-async def assign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> dict:
+async def assign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> Any:
     await _site_or_404(hub, site_id)
     async with hub.services.engine.begin() as conn:
         if await stations_repo.get_station(conn, station_id) is None:
@@ -135,14 +173,14 @@ async def assign_station(site_id: str, station_id: str, hub: Any = Depends(get_h
     if previous is not None and previous != site_id:
         await site_logic.rebalance(hub.services, previous)
     result = await site_logic.rebalance(hub.services, site_id)
-    return {**await _view(hub, site_id), "sent": result["sent"]}
+    return await _answer(hub, site_id, result["sent"])
 
 
 @router.delete(
     "/sites/{site_id}/stations/{station_id}",
     summary="Take a station out of the site (its TxProfiles stay until the transactions end)",
 )
-async def unassign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> dict:
+async def unassign_station(site_id: str, station_id: str, hub: Any = Depends(get_hub)) -> Any:
     await _site_or_404(hub, site_id)
     async with hub.services.engine.begin() as conn:
         if await repo.site_of_station(conn, station_id) != site_id:
@@ -150,7 +188,7 @@ async def unassign_station(site_id: str, station_id: str, hub: Any = Depends(get
         await repo.unassign_station(conn, station_id)
     site_logic.forget_site_members(hub.services)
     result = await site_logic.rebalance(hub.services, site_id)
-    return {**await _view(hub, site_id), "sent": result["sent"]}
+    return await _answer(hub, site_id, result["sent"])
 
 
 @router.get("/sites/{site_id}/allocation", summary="What each running transaction may draw")

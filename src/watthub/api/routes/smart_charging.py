@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
+from watthub.api.params import INT32_MAX, OcppIdPath
 from watthub.domain import smart_charging as sc
 from watthub.smart_charging import validate_profile
 from watthub.storage import smart_charging_repo as repo
@@ -85,13 +86,13 @@ async def _library_or_404(hub: Any, profile_id: int) -> dict[str, Any]:
 
 
 @router.get("/charging-profiles/{profile_id}", summary="One library profile")
-async def get_profile(profile_id: int, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+async def get_profile(profile_id: OcppIdPath, hub: Any = Depends(get_hub)) -> dict[str, Any]:
     return _library_view(await _library_or_404(hub, profile_id))
 
 
 @router.put("/charging-profiles/{profile_id}", summary="Replace a library profile")
 async def update_profile(
-    profile_id: int, body: ProfileIn, hub: Any = Depends(get_hub)
+    profile_id: OcppIdPath, body: ProfileIn, hub: Any = Depends(get_hub)
 ) -> dict[str, Any]:
     await _library_or_404(hub, profile_id)
     if body.chargingProfileId not in (None, profile_id):
@@ -103,7 +104,7 @@ async def update_profile(
 
 
 @router.delete("/charging-profiles/{profile_id}", status_code=204, summary="Delete from library")
-async def delete_profile(profile_id: int, hub: Any = Depends(get_hub)) -> None:
+async def delete_profile(profile_id: OcppIdPath, hub: Any = Depends(get_hub)) -> None:
     async with hub.services.engine.begin() as conn:
         if not await repo.delete_library_profile(conn, profile_id):
             raise HTTPException(404, f"Charging profile {profile_id} is not in the library")
@@ -280,7 +281,7 @@ def _start(value: str | None) -> datetime:
 )
 async def computed_composite(
     station_id: str,
-    connectorId: int = Query(ge=0),
+    connectorId: int = Query(ge=0, le=INT32_MAX),
     duration: int = Query(3600, gt=0, le=31 * 86400),
     start: str | None = Query(None, description="ISO 8601; default now"),
     chargingRateUnit: Unit | None = None,

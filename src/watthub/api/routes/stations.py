@@ -6,11 +6,13 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.params import INT32_MAX, row_id_query
+from watthub.domain import station_ids
 from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.security.passwords import (
     generate_authorization_key,
@@ -26,21 +28,29 @@ ValidationPolicy = Literal["strict", "lenient"]
 
 
 class StationCreate(BaseModel):
-    id: str = Field(min_length=1, max_length=255, pattern=r"^[^/]+$", description="chargePointId")
+    id: str = Field(description="chargePointId (no control characters, '/' or surrounding spaces)")
     description: str = ""
     password: str | None = Field(None, min_length=8, max_length=40)
     bootPolicy: BootPolicy = "Accepted"
-    heartbeatInterval: int | None = Field(None, gt=0)
+    heartbeatInterval: int | None = Field(None, gt=0, le=INT32_MAX)
     validationPolicy: ValidationPolicy = "strict"
     securityProfile: int | None = Field(
         None, ge=0, le=3, description="Default: 1 with a password, 0 without (docs/security.md)"
     )
 
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        reason = station_ids.problem(value)
+        if reason is not None:
+            raise ValueError(reason)
+        return value
+
 
 class StationUpdate(BaseModel):
     description: str | None = None
     bootPolicy: BootPolicy | None = None
-    heartbeatInterval: int | None = Field(None, gt=0)
+    heartbeatInterval: int | None = Field(None, gt=0, le=INT32_MAX)
     validationPolicy: ValidationPolicy | None = None
 
 
@@ -186,7 +196,7 @@ async def clear_password(station_id: str, hub: Any = Depends(get_hub)) -> None:
 async def messages(
     station_id: str,
     limit: int = Query(200, ge=1, le=5000),
-    before_id: int | None = Query(None, alias="beforeId"),
+    before_id: int | None = row_id_query(alias="beforeId"),
     action: str | None = None,
     hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
