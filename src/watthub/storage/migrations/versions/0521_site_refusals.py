@@ -1,7 +1,7 @@
 """sites: what a connector may draw at most, and transactions whose station refused its limit
 
 Revision ID: 0521
-Revises: 0401
+Revises: 0511
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0521"
-down_revision = "0401"
+down_revision = "0511"  # chained after txint when both branches were merged (perf)
 branch_labels = None
 depends_on = None
 
