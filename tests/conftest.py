@@ -211,7 +211,7 @@ async def start_csms(
     ocpp_sock, api_sock = _bound_socket(), _bound_socket()
     await hub.start(ocpp_sock=ocpp_sock, api_sock=api_sock, **overrides.pop("_start", {}))
     async with hub.services.engine.begin() as conn:
-        token = await tokens_repo.create_token(conn, "tests")
+        token = await tokens_repo.create_token(conn, "tests", role="admin")
     api = httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{hub.api_port}/api/v1",
         headers={"Authorization": f"Bearer {token}"},

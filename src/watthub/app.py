@@ -10,12 +10,14 @@ import socket
 import ssl
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.config import Settings
+from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.invalidation import ID_TAGS, STATION_CREDENTIALS, STATIONS, Invalidation
@@ -29,9 +31,10 @@ from watthub.server.credentials import CredentialGuard
 from watthub.server.registry import SessionRegistry
 from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
-from watthub.storage import db, messages_repo
+from watthub.storage import db, messages_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
+from watthub.timeutil import utcnow
 
 log = logging.getLogger("watthub")
 
@@ -64,6 +67,8 @@ class WattHub:
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
+    # The generated password of the first admin account, until describe() hands it out once.
+    _initial_admin_password: str | None = field(init=False, default=None, repr=False)
 
     async def start(
         self,
@@ -126,6 +131,8 @@ class WattHub:
         inv = self.services.invalidation
         inv.subscribe(STATION_CREDENTIALS, self.services.credentials.invalidate)
         schemas.warm_up(_HOT_ACTIONS)
+        if s.initial_admin:
+            self._initial_admin_password = await ensure_initial_admin(self.services)
         # Before the first station connects: features subscribe to events and start their jobs.
         for startup in STARTUP_HOOKS:
             job = await startup(self.services)
@@ -201,6 +208,9 @@ class WattHub:
                         log.info(
                             "message log: removed %d entries older than %d days", removed, days
                         )
+                    # Console sessions past their idle or absolute end (docs/security.md).
+                    idle = timedelta(seconds=self.settings.session_idle_timeout)
+                    await users_repo.purge_expired_sessions(conn, utcnow() - idle)
 
                 self.services.writer.post(op)
             except Exception:
@@ -229,8 +239,13 @@ class WattHub:
         await self.services.engine.dispose()
 
     def describe(self) -> dict[str, Any]:
+        """Addresses for the start banner. The first call after WattHub created the first
+        admin account also carries its password (``initial_admin``); later calls do not."""
         s = self.settings
+        password, self._initial_admin_password = self._initial_admin_password, None
+        initial = {"username": INITIAL_ADMIN, "password": password} if password else None
         return {
+            "initial_admin": initial,
             "ocpp_url": s.ocpp_url() if s.plain_listener else None,
             "ocpp_tls_url": (
                 f"wss://{s.public_name()}:{s.tls_port}{s.ocpp_path.rstrip('/')}/{{stationId}}"

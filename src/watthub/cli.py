@@ -94,6 +94,12 @@ async def _serve(settings: Settings) -> None:
     if info.get("ftp_url"):
         click.echo(f"  FTP receiver  : {info['ftp_url']}")
     click.echo(f"  Database      : {info['database']}")
+    if info.get("initial_admin"):
+        admin = info["initial_admin"]
+        click.echo(
+            f"  First login   : user {admin['username']!r}, password {admin['password']}\n"
+            "                  (shown only this once; change it with `watthub user passwd admin`)"
+        )
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -289,14 +295,44 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name", default="operator")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    default="admin",
+    show_default=True,
+    help="What the token may do (admin: also users and tokens)",
+)
 @click.pass_context
-def token_create(ctx: click.Context, name: str) -> None:
+def token_create(ctx: click.Context, name: str, role: str) -> None:
     """Create a bearer token for the API (shown once; stored hashed)."""
 
     async def op(conn: AsyncConnection) -> str:
-        return await tokens_repo.create_token(conn, name)
+        return await tokens_repo.create_token(conn, name, role=role)
 
     click.echo(_run(_with_db(_settings(ctx), op)))
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx: click.Context) -> None:
+    rows = _run(_with_db(_settings(ctx), tokens_repo.list_tokens))
+    click.echo(f"{'ID':>4} {'NAME':<24} {'ROLE':<9} LAST USED")
+    for r in rows:
+        click.echo(f"{r['id']:>4} {r['name']:<24} {r['role']:<9} {r['last_used_at'] or '-'}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke a token (a running WattHub forgets it within auth_cache_seconds)."""
+
+    async def op(conn: AsyncConnection) -> bool:
+        return await tokens_repo.delete_token(conn, token_id)
+
+    if not _run(_with_db(_settings(ctx), op)):
+        raise click.ClickException(f"There is no token {token_id}")
+    click.echo(f"Token {token_id} revoked")
 
 
 @main.command("send")
@@ -388,6 +424,7 @@ FEATURE_CLI_MODULES: list[str] = [
     "watthub.cli_firmware",
     "watthub.cli_security",
     "watthub.cli_transactions",
+    "watthub.cli_users",
 ]
 
 for _name in FEATURE_CLI_MODULES:

@@ -157,7 +157,7 @@ def campaign_show(ctx: click.Context, campaign_id: int) -> None:
     c = _call(ctx, "GET", f"/firmware-campaigns/{campaign_id}")
     click.echo(f"Campaign {c['id']} ({c['status']}): {c['counts']}")
     for s in c["stations"]:
-        click.echo(f"  {s['station_id']:<24} {s['state']:<12} {s['detail']}")
+        click.echo(f"  {s['stationId']:<24} {s['state']:<12} {s['detail']}")
 
 
 @campaign.command("cancel")
@@ -208,7 +208,7 @@ def diag_files(ctx: click.Context, station_id: str) -> None:
     for f in state["files"]:
         click.echo(
             f"{f['id']:>4}  {f['filename']:<30} {f['size']:>10}  {f['transport']:<5} "
-            f"{f['received_at']}"
+            f"{f['receivedAt']}"
         )
 
 

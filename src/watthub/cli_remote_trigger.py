@@ -52,6 +52,6 @@ def history(ctx: click.Context, station_id: str, api_url: str | None, api_token:
     rows = call_api(ctx, api_url, api_token, "GET", f"/stations/{station_id}/trigger-requests")
     for r in rows:
         click.echo(
-            f"{r['created_at']}  {r['requested_message']:<30} "
-            f"{r['connector_id'] if r['connector_id'] is not None else '-':>4}  {r['status']}"
+            f"{r['createdAt']}  {r['requestedMessage']:<30} "
+            f"{r['connectorId'] if r['connectorId'] is not None else '-':>4}  {r['status']}"
         )

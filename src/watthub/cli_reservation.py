@@ -75,11 +75,11 @@ def list_reservations(
     api_url: str | None,
     api_token: str,
 ) -> None:
-    params = {k: v for k, v in {"station_id": station_id, "status": status}.items() if v}
+    params = {k: v for k, v in {"stationId": station_id, "status": status}.items() if v}
     rows = call_api(ctx, api_url, api_token, "GET", "/reservations", params=params)
     click.echo(f"{'ID':>6} {'STATION':<20} {'CONN':>4} {'TAG':<20} {'STATUS':<10} EXPIRY")
     for r in rows:
         click.echo(
-            f"{r['reservation_id']:>6} {r['station_id']:<20} {r['connector_id']:>4} "
-            f"{r['id_tag']:<20} {r['status']:<10} {r['expiry_date']}"
+            f"{r['reservationId']:>6} {r['stationId']:<20} {r['connectorId']:>4} "
+            f"{r['idTag']:<20} {r['status']:<10} {r['expiryDate']}"
         )

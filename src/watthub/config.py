@@ -130,6 +130,33 @@ class Settings(BaseSettings):
     station_cert_validity_days: int = 365
     cert_expiry_warning_days: int = 30
 
+    # Operator accounts and API access (docs/security.md, "Operator accounts").
+    initial_admin: bool = Field(
+        True, description="On first start with no account, create 'admin' and print its password"
+    )
+    session_idle_timeout: float = Field(
+        2 * 3600.0, description="Seconds without a request after which a console session ends"
+    )
+    session_max_age: float = Field(
+        24 * 3600.0, description="Seconds after login after which a console session ends anyway"
+    )
+    session_cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag of the session cookie; auto = when served over https"
+    )
+    login_max_failures: int = Field(
+        5, description="Wrong passwords per user name within login_failure_window before 429"
+    )
+    login_max_failures_per_address: int = Field(
+        20, description="Wrong passwords per client address within login_failure_window"
+    )
+    login_failure_window: float = Field(300.0, description="Seconds a failed login counts")
+    auth_cache_seconds: float = Field(
+        10.0, description="Seconds a verified token/session is cached (changes invalidate it)"
+    )
+    api_max_body_bytes: int = Field(
+        1024 * 1024, description="Largest request body of the API except file uploads (413)"
+    )
+
     message_log: bool = True
     message_log_retention_days: int = 30
 

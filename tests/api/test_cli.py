@@ -183,7 +183,7 @@ def test_cli_refuses_what_the_api_refuses(env: dict[str, str]) -> None:
     assert "CP1" not in run(env, "station", "list").stdout
     assert "TAG1" not in run(env, "tag", "list").stdout
     shown = run(env, "station", "add", "CP1") and run(env, "station", "show", "CP1").stdout
-    assert json.loads(shown)["created_at"].endswith("Z")
+    assert json.loads(shown)["createdAt"].endswith("Z")
 
 
 def test_send_without_a_server_says_so(env: dict[str, str]) -> None:

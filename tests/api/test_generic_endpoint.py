@@ -86,9 +86,9 @@ async def test_callerror_from_station_is_502(csms: Csms) -> None:
     # The answer is recorded in the message log.
     for _ in range(50):
         log = (await csms.api.get("/stations/CP1/messages")).json()
-        if any(m["message_type"] == 4 for m in log):
+        if any(m["messageType"] == 4 for m in log):
             break
         await asyncio.sleep(0.1)
-    errors = [m for m in log if m["message_type"] == 4]
+    errors = [m for m in log if m["messageType"] == 4]
     assert errors and errors[0]["action"] == "ClearCache" and errors[0]["direction"] == "in"
     await raw.close()

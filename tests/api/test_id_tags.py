@@ -7,7 +7,7 @@ from tests.conftest import Csms
 
 async def test_upsert_is_case_insensitive(csms: Csms) -> None:
     created = await csms.add_tag("AbC123", note="first")
-    assert created["id_tag"] == "AbC123"
+    assert created["idTag"] == "AbC123"
     assert created["status"] == "Accepted"
     updated = await csms.add_tag("abc123", status="Blocked", note="second")
     assert updated["status"] == "Blocked"
@@ -22,8 +22,8 @@ async def test_upsert_is_case_insensitive(csms: Csms) -> None:
 
 async def test_expiry_and_parent(csms: Csms) -> None:
     tag = await csms.add_tag("TAG1", expiryDate="2030-01-01T12:00:00+02:00", parentIdTag="GROUP1")
-    assert tag["expiry_date"] == "2030-01-01T10:00:00.000Z"
-    assert tag["parent_id_tag"] == "GROUP1"
+    assert tag["expiryDate"] == "2030-01-01T10:00:00.000Z"
+    assert tag["parentIdTag"] == "GROUP1"
 
 
 async def test_bad_tag_input_is_422(csms: Csms) -> None:

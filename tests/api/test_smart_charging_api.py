@@ -146,7 +146,7 @@ async def test_profile_library_crud(csms: Csms) -> None:
     changed = await csms.api.put(
         "/charging-profiles/77", json={"name": "y", **body, "stackLevel": 4}
     )
-    assert changed.status_code == 200 and changed.json()["stack_level"] == 4
+    assert changed.status_code == 200 and changed.json()["stackLevel"] == 4
     assert [p["id"] for p in (await csms.api.get("/charging-profiles")).json()] == [1, 77]
     assert (await csms.api.delete("/charging-profiles/77")).status_code == 204
     assert (await csms.api.get("/charging-profiles/77")).status_code == 404

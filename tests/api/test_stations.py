@@ -20,8 +20,8 @@ async def test_station_crud(csms: Csms) -> None:
     )
     assert patched.status_code == 200
     assert patched.json()["description"] == "Garage"
-    assert patched.json()["boot_policy"] == "Pending"
-    assert (await csms.api.get("/stations/CP1")).json()["heartbeat_interval"] == 60
+    assert patched.json()["bootPolicy"] == "Pending"
+    assert (await csms.api.get("/stations/CP1")).json()["heartbeatInterval"] == 60
 
     password = await csms.api.put("/stations/CP1/password", json={})
     assert password.status_code == 200 and len(password.json()["password"]) >= 16
@@ -79,7 +79,7 @@ async def test_bad_station_input_is_422_with_readable_detail(csms: Csms) -> None
     await csms.add_station("CP1")
     bad_patch = await csms.api.patch("/stations/CP1", json={"bootPolicy": "Maybe"})
     assert bad_patch.status_code == 422
-    assert (await csms.api.get("/stations")).json()[0]["boot_policy"] == "Accepted"
+    assert (await csms.api.get("/stations")).json()[0]["bootPolicy"] == "Accepted"
 
 
 async def test_delete_disconnects_and_forgets_the_station(csms: Csms) -> None:
@@ -99,5 +99,5 @@ async def test_delete_disconnects_and_forgets_the_station(csms: Csms) -> None:
     await csms.add_station("CP1")
     again = (await csms.api.get("/stations/CP1")).json()
     assert again["connectors"] == []
-    assert again["registration_status"] is None
+    assert again["registrationStatus"] is None
     assert (await csms.api.get("/stations/CP1/configuration")).json() == []

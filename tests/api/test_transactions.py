@@ -45,7 +45,7 @@ async def test_transaction_filters(csms: Csms) -> None:
     assert await ids(limit=1) == [c]
     assert await ids(limit=1, offset=1) == [b]
     done = (await csms.api.get(f"/transactions/{a}")).json()
-    assert done["energy_wh"] == 250 and done["active"] is False
+    assert done["energyWh"] == 250 and done["active"] is False
     assert (await csms.api.get("/transactions/999999")).status_code == 404
     assert (await csms.api.get("/transactions", params={"limit": 0})).status_code == 422
     bad = await csms.api.get("/transactions", params={"since": "yesterday"})
@@ -61,10 +61,10 @@ async def test_csv_export(csms: Csms) -> None:
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [int(r["id"]) for r in rows] == [b, a]
     first = next(r for r in rows if int(r["id"]) == a)
-    assert first["energy_wh"] == "250"
-    assert first["stop_reason"] == "Local"
-    assert first["start_time"].endswith("Z")
-    assert rows[0]["stop_time"] == ""
+    assert first["energyWh"] == "250"
+    assert first["stopReason"] == "Local"
+    assert first["startTime"].endswith("Z")
+    assert rows[0]["stopTime"] == ""
 
 
 async def test_time_filters_honour_the_offset(csms: Csms) -> None:

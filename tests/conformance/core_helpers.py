@@ -17,7 +17,7 @@ async def assert_nothing_unsolicited(cp: TestChargePoint, wait: float = 0.3) -> 
 
 async def connectors(csms: Csms, station_id: str = "CP1") -> dict[int, dict[str, Any]]:
     station = (await csms.api.get(f"/stations/{station_id}")).json()
-    return {c["connector_id"]: c for c in station["connectors"]}
+    return {c["connectorId"]: c for c in station["connectors"]}
 
 
 async def transaction(csms: Csms, tx_id: int) -> dict[str, Any]:

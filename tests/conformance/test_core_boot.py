@@ -31,9 +31,9 @@ async def test_tc_001_cold_boot(csms: Csms) -> None:
     await assert_nothing_unsolicited(cp)
 
     station = (await csms.api.get("/stations/CP1")).json()
-    assert station["registration_status"] == "Accepted"
+    assert station["registrationStatus"] == "Accepted"
     assert station["vendor"] == "OCTT"
-    assert station["firmware_version"] == "1.2.3"
+    assert station["firmwareVersion"] == "1.2.3"
     assert station["connected"] is True
     states = await connectors(csms)
     assert {k: v["status"] for k, v in states.items()} == {0: "Available", 1: "Available"}
@@ -83,8 +83,8 @@ async def test_tc_032_1_power_failure_stop_transactions(
     assert stop is not None
     detail = await transaction(csms, tx)
     assert detail["active"] is False
-    assert detail["stop_reason"] == "PowerLoss"
-    assert detail["meter_stop"] == 2500
+    assert detail["stopReason"] == "PowerLoss"
+    assert detail["meterStop"] == 2500
     assert (await connectors(csms))[1]["status"] == "Finishing"
     anomalies = (await csms.api.get("/stations/CP1/anomalies")).json()
     assert anomalies["stopTransactions"] == []

@@ -31,10 +31,10 @@ async def test_tc_003_regular_charging_session_plugin_first(
     await assert_nothing_unsolicited(station)
 
     detail = await transaction(csms, start.transaction_id)
-    assert detail["station_id"] == "CP1"
-    assert detail["id_tag"] == "TAG1"
-    assert detail["id_tag_status"] == "Accepted"
-    assert detail["meter_start"] == 100
+    assert detail["stationId"] == "CP1"
+    assert detail["idTag"] == "TAG1"
+    assert detail["idTagStatus"] == "Accepted"
+    assert detail["meterStart"] == 100
     assert detail["active"] is True
     assert (await connectors(csms))[1]["status"] == "Charging"
 
@@ -89,8 +89,8 @@ async def test_tc_005_1_ev_side_disconnected(csms: Csms, station: TestChargePoin
     await station.status(1, "Finishing")
     await station.status(1, "Available")
     detail = await transaction(csms, tx)
-    assert detail["stop_reason"] == "EVDisconnected"
-    assert detail["energy_wh"] == 1800
+    assert detail["stopReason"] == "EVDisconnected"
+    assert detail["energyWh"] == 1800
     assert detail["active"] is False
     assert (await connectors(csms))[1]["status"] == "Available"
     await assert_sent_only(station)
@@ -160,4 +160,4 @@ async def test_tc_024_start_charging_session_lock_failure(
     await assert_nothing_unsolicited(station)
     state = (await connectors(csms))[1]
     assert state["status"] == "Faulted"
-    assert state["error_code"] == "ConnectorLockFailure"
+    assert state["errorCode"] == "ConnectorLockFailure"

@@ -25,7 +25,7 @@ async def test_tc_037_1_offline_start_transaction_valid_idtag(
     assert start.id_tag_info["status"] == "Accepted"
     await station.status(1, "Charging")
     detail = await transaction(csms, start.transaction_id)
-    assert parse_ts(detail["start_time"]) == parse_ts(started)  # the past time is kept
+    assert parse_ts(detail["startTime"]) == parse_ts(started)  # the past time is kept
     assert detail["active"] is True
     await assert_sent_only(station)
 
@@ -45,8 +45,8 @@ async def test_tc_037_3_offline_start_transaction_invalid_idtag(
     assert second.transaction_id > 0 and second.transaction_id != first.transaction_id
 
     detail = await transaction(csms, first.transaction_id)
-    assert detail["id_tag_status"] == "Invalid"
-    assert detail["stop_reason"] == "DeAuthorized"
+    assert detail["idTagStatus"] == "Invalid"
+    assert detail["stopReason"] == "DeAuthorized"
     assert detail["active"] is False
     await assert_sent_only(station)
 
@@ -67,10 +67,10 @@ async def test_tc_039_offline_transaction(csms: Csms, station: TestChargePoint) 
     )
     assert stop.id_tag_info["status"] == "Accepted"
     detail = await transaction(csms, start.transaction_id)
-    assert detail["stop_reason"] == "Local"
-    assert detail["energy_wh"] == 500
+    assert detail["stopReason"] == "Local"
+    assert detail["energyWh"] == 500
     assert [m["value"] for m in detail["meterValues"]] == ["260"]
-    assert parse_ts(detail["stop_time"]) < datetime.now(UTC) - timedelta(minutes=4)
+    assert parse_ts(detail["stopTime"]) < datetime.now(UTC) - timedelta(minutes=4)
     await assert_sent_only(station)
 
 
@@ -94,6 +94,6 @@ async def test_status_notifications_sent_after_offline_keep_the_newest_state(
     await station.status(1, "Charging")
     await station.status(1, "Preparing", timestamp=_ago(20))
     state = (await csms.api.get("/stations/CP1")).json()["connectors"]
-    assert {c["connector_id"]: c["status"] for c in state}[1] == "Charging"
+    assert {c["connectorId"]: c["status"] for c in state}[1] == "Charging"
     history = (await csms.api.get("/stations/CP1/status-history")).json()
-    assert "Preparing" in {h["status"] for h in history if h["connector_id"] == 1}
+    assert "Preparing" in {h["status"] for h in history if h["connectorId"] == 1}

@@ -98,10 +98,10 @@ async def test_tc_044_1_firmware_download_and_install(csms: Csms) -> None:
         "Installed",
     ]
     update = state["updates"][0]
-    assert update["firmware_image_id"] == image["id"]
-    assert update["version_before"] == "1.0"
-    assert update["version_after"] == "2.0"
-    assert update["last_status"] == "Installed"
+    assert update["firmwareImageId"] == image["id"]
+    assert update["versionBefore"] == "1.0"
+    assert update["versionAfter"] == "2.0"
+    assert update["lastStatus"] == "Installed"
     await assert_sent_only(cp, "UpdateFirmware")  # nothing after the mid-flow boot
 
 
@@ -121,8 +121,8 @@ async def test_tc_044_2_firmware_download_failed(csms: Csms, station: TestCharge
     state = await firmware_state(csms)
     assert state["current"]["status"] == "DownloadFailed"
     assert state["updates"][0]["location"] == location
-    assert state["updates"][0]["last_status"] == "DownloadFailed"
-    assert state["updates"][0]["firmware_image_id"] is None
+    assert state["updates"][0]["lastStatus"] == "DownloadFailed"
+    assert state["updates"][0]["firmwareImageId"] is None
     await assert_sent_only(station, "UpdateFirmware")
 
 
@@ -144,8 +144,8 @@ async def test_tc_044_3_firmware_installation_failed(csms: Csms) -> None:
     state = await firmware_state(csms)
     assert state["current"]["status"] == "InstallationFailed"
     assert state["firmwareVersion"] == "1.0"
-    assert state["updates"][0]["version_after"] == "1.0"
-    assert state["updates"][0]["last_status"] == "InstallationFailed"
+    assert state["updates"][0]["versionAfter"] == "1.0"
+    assert state["updates"][0]["lastStatus"] == "InstallationFailed"
     await assert_sent_only(cp, "UpdateFirmware")
 
 
@@ -182,8 +182,8 @@ async def test_tc_045_1_get_diagnostics(csms: Csms, station: TestChargePoint) ->
     assert [e["status"] for e in reversed(state["timeline"])] == ["Uploading", "Uploaded", "Idle"]
     request = state["requests"][0]
     assert request["location"] == location
-    assert request["file_name"] == "diag-CP1.zip"
-    assert request["last_status"] == "Uploaded"
+    assert request["fileName"] == "diag-CP1.zip"
+    assert request["lastStatus"] == "Uploaded"
     files = {f["filename"]: f for f in state["files"]}
     assert set(files) == {"diag-CP1.zip", "more.log"}
     assert files["diag-CP1.zip"]["sha256"] == hashlib.sha256(body).hexdigest()
@@ -209,6 +209,6 @@ async def test_tc_045_2_get_diagnostics_upload_failed(csms: Csms, station: TestC
     state = await diagnostics_state(csms)
     assert state["current"]["status"] == "UploadFailed"
     assert state["requests"][0]["transport"] == "external"
-    assert state["requests"][0]["last_status"] == "UploadFailed"
+    assert state["requests"][0]["lastStatus"] == "UploadFailed"
     assert state["files"] == []
     await assert_sent_only(station, "GetDiagnostics")

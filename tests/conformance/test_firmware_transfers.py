@@ -171,15 +171,15 @@ async def test_firmware_campaign_three_stations_one_failing(csms: Csms) -> None:
     )
     assert response.status_code == 201, response.text
     campaign = response.json()
-    assert campaign["expected_version"] == "2.0"
-    assert [s["station_id"] for s in campaign["stations"]] == ["CP-A", "CP-B", "CP-C"]
+    assert campaign["expectedVersion"] == "2.0"
+    assert [s["stationId"] for s in campaign["stations"]] == ["CP-A", "CP-B", "CP-C"]
 
     async def finished() -> dict[str, Any] | None:
         view = (await csms.api.get(f"/firmware-campaigns/{campaign['id']}")).json()
         return view if view["status"] == "finished" else None
 
     view = await wait_until(finished, timeout=20)
-    states = {s["station_id"]: s for s in view["stations"]}
+    states = {s["stationId"]: s for s in view["stations"]}
     assert states["CP-A"]["state"] == "installed"
     assert states["CP-C"]["state"] == "installed"
     assert states["CP-B"]["state"] == "failed"
@@ -193,8 +193,8 @@ async def test_firmware_campaign_three_stations_one_failing(csms: Csms) -> None:
         assert len(sent) == 1 and sent[0]["location"] == image["url"]
     a_state = (await csms.api.get("/stations/CP-A/firmware")).json()
     assert a_state["firmwareVersion"] == "2.0"
-    assert a_state["updates"][0]["campaign_id"] == campaign["id"]
-    assert a_state["updates"][0]["version_after"] == "2.0"
+    assert a_state["updates"][0]["campaignId"] == campaign["id"]
+    assert a_state["updates"][0]["versionAfter"] == "2.0"
 
 
 async def test_campaign_cancel_and_unreachable_station(csms: Csms) -> None:

@@ -444,7 +444,7 @@ async def test_core_messages_answered_in_every_state(csms: Csms, station: TestCh
     for tx in starts:
         assert (await csms.api.get(f"/transactions/{tx}")).json()["active"] is False
     stopped = {
-        t["id"]: t["stop_reason"]
+        t["id"]: t["stopReason"]
         for t in (await csms.api.get("/transactions", params={"stationId": "CP1"})).json()
     }
     assert [stopped[tx] for tx in starts] == list(reasons)
@@ -455,7 +455,7 @@ async def test_core_messages_answered_in_every_state(csms: Csms, station: TestCh
     late = (await _ok(station, call.StartTransaction(1, "TAG1", 0, now_ts()))).transaction_id
     assert (await _ok(station, call.BootNotification("OCTT", "Virtual"))).status == "Accepted"
     await _ok(station, call.StopTransaction(10, now_ts(), late, reason="PowerLoss"))
-    assert (await csms.api.get(f"/transactions/{late}")).json()["stop_reason"] == "PowerLoss"
+    assert (await csms.api.get(f"/transactions/{late}")).json()["stopReason"] == "PowerLoss"
     # DataTransfer from the station.
     data = await _ok(station, call.DataTransfer("com.octt.unknown", "m", "d"))
     assert data.status == "UnknownVendorId"
@@ -514,7 +514,7 @@ async def test_firmware_and_security_messages_answered(
     await _ok(station, call.LogStatusNotification(status="Uploaded", request_id=4242))
     await _ok(station, call.LogStatusNotification(status="Idle", request_id=None))
     requests = (await csms.api.get("/stations/CP1/log-requests")).json()
-    assert next(r for r in requests if r["request_id"] == 3)["status"] == "Uploaded"
+    assert next(r for r in requests if r["requestId"] == 3)["status"] == "Uploaded"
     # SignedFirmwareStatusNotification: all 14 statuses.
     for status in (
         "Downloaded",
@@ -551,7 +551,7 @@ async def test_messages_answered_while_pending(csms: Csms) -> None:
     shown = await eventually(
         lambda: csms.api.get("/stations/CPP"), lambda r: r.json()["connected"] is True
     )
-    assert shown.json()["registration_status"] == "Pending"
+    assert shown.json()["registrationStatus"] == "Pending"
 
 
 def _csr() -> tuple[str, Any]:

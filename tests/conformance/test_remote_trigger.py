@@ -69,7 +69,7 @@ async def test_tc_054_trigger_message(csms: Csms, station: TestChargePoint) -> N
         "status"
     ] == "NotImplemented"
     history = await _history(csms)
-    assert [(h["requested_message"], h["connector_id"], h["status"]) for h in history[::-1]] == [
+    assert [(h["requestedMessage"], h["connectorId"], h["status"]) for h in history[::-1]] == [
         ("MeterValues", 1, "Accepted"),
         ("Heartbeat", None, "Accepted"),
         ("StatusNotification", 1, "Accepted"),
@@ -100,7 +100,7 @@ async def test_tc_055_trigger_message_rejected(csms: Csms, station: TestChargePo
     assert station.sent("TriggerMessage") == [{"requestedMessage": "MeterValues", "connectorId": 1}]
     history = await _history(csms)
     assert history[0]["status"] == "Rejected"
-    assert history[0]["requested_message"] == "MeterValues"
+    assert history[0]["requestedMessage"] == "MeterValues"
     await assert_sent_only(station, "TriggerMessage")
 
 

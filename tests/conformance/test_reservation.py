@@ -21,7 +21,7 @@ async def _reserve(csms: Csms, station_id: str = "CP1", **body: Any) -> dict[str
 
 async def _reservation(csms: Csms, reservation_id: int, station_id: str = "CP1") -> dict[str, Any]:
     rows = (await csms.api.get(f"/stations/{station_id}/reservations")).json()
-    return next(r for r in rows if r["reservation_id"] == reservation_id)
+    return next(r for r in rows if r["reservationId"] == reservation_id)
 
 
 async def test_tc_046_reservation_transaction(csms: Csms, station: TestChargePoint) -> None:
@@ -44,12 +44,12 @@ async def test_tc_046_reservation_transaction(csms: Csms, station: TestChargePoi
     assert start.id_tag_info["status"] == "Accepted"
     await station.status(1, "Charging")
     row = await eventually(
-        lambda: _reservation(csms, rid), lambda r: r["transaction_id"] is not None
+        lambda: _reservation(csms, rid), lambda r: r["transactionId"] is not None
     )
     assert row["status"] == "used"
-    assert row["transaction_id"] == start.transaction_id
+    assert row["transactionId"] == start.transaction_id
     tx = (await csms.api.get(f"/transactions/{start.transaction_id}")).json()
-    assert tx["reservation_id"] == rid
+    assert tx["reservationId"] == rid
     await assert_sent_only(station, "ReserveNow")
 
 
@@ -71,10 +71,10 @@ async def test_tc_047_reservation_expire(csms: Csms, station: TestChargePoint) -
         lambda r: r["status"] == "expired",
         timeout=5,
     )
-    assert row["ended_at"] is not None
+    assert row["endedAt"] is not None
     await station.status(1, "Available")
     connectors = (await csms.api.get("/stations/CP1")).json()["connectors"]
-    assert next(c for c in connectors if c["connector_id"] == 1)["status"] == "Available"
+    assert next(c for c in connectors if c["connectorId"] == 1)["status"] == "Available"
     await assert_sent_only(station, "ReserveNow")
 
 
@@ -87,7 +87,7 @@ async def _refused(csms: Csms, station: TestChargePoint, answer: str) -> dict[st
     assert sent["connectorId"] == 1 and sent["idTag"] == "TAG1"
     row = await _reservation(csms, result["reservationId"])
     assert row["status"] == "refused"
-    assert row["station_answer"] == answer
+    assert row["stationAnswer"] == answer
     return row
 
 
@@ -128,12 +128,12 @@ async def test_tc_049_reservation_of_a_charge_point(csms: Csms, station: TestCha
     assert sent["idTag"] == "TAG1" and sent["reservationId"] == rid
     await station.status(1, "Reserved")
     row = await _reservation(csms, rid)
-    assert row["status"] == "active" and row["connector_id"] == 0
+    assert row["status"] == "active" and row["connectorId"] == 0
     # The station picks a connector; the reservation id is honoured there.
     start = await station.start_transaction("TAG1", 1, reservation_id=rid)
     assert start.id_tag_info["status"] == "Accepted"
     row = await eventually(lambda: _reservation(csms, rid), lambda r: r["status"] == "used")
-    assert row["connector_id"] == 0
+    assert row["connectorId"] == 0
     await assert_sent_only(station, "ReserveNow")
 
 
@@ -150,7 +150,7 @@ async def test_tc_051_cancel_reservation(csms: Csms, station: TestChargePoint) -
     await station.status(1, "Available")
     row = await _reservation(csms, rid)
     assert row["status"] == "cancelled"
-    assert row["cancel_answer"] == "Accepted"
+    assert row["cancelAnswer"] == "Accepted"
     await assert_sent_only(station, "ReserveNow", "CancelReservation")
 
 
@@ -165,7 +165,7 @@ async def test_tc_052_cancel_reservation_rejected(csms: Csms, station: TestCharg
     assert response.json() == {"status": "Rejected"}
     assert station.sent("CancelReservation") == [{"reservationId": rid}]
     row = await _reservation(csms, rid)
-    assert row["cancel_answer"] == "Rejected"
+    assert row["cancelAnswer"] == "Rejected"
     assert row["status"] == "active"  # the station's refusal changes nothing WattHub decided
     await assert_sent_only(station, "ReserveNow", "CancelReservation")
 
@@ -191,10 +191,10 @@ async def test_tc_053_use_reserved_connector_with_parent_id_tag(
     assert start.id_tag_info == {"status": "Accepted", "parent_id_tag": "PARENT"}
     await station.status(1, "Charging")
     row = await eventually(
-        lambda: _reservation(csms, rid), lambda r: r["transaction_id"] is not None
+        lambda: _reservation(csms, rid), lambda r: r["transactionId"] is not None
     )
     assert row["status"] == "used"
-    assert row["parent_id_tag"] == "PARENT"
+    assert row["parentIdTag"] == "PARENT"
     await assert_sent_only(station, "ReserveNow")
 
 
@@ -260,7 +260,7 @@ async def test_reservation_not_used_by_a_start_answered_concurrent_tx(
     await csms.hub.services.events.drain()
     row = await _reservation(csms, rid)
     assert row["status"] == "active"
-    assert row["transaction_id"] is None and row["ended_at"] is None
+    assert row["transactionId"] is None and row["endedAt"] is None
     await station.stop_transaction(refused.transaction_id, reason="DeAuthorized")
 
     await station.stop_transaction(first)
@@ -268,4 +268,4 @@ async def test_reservation_not_used_by_a_start_answered_concurrent_tx(
     assert start.id_tag_info["status"] == "Accepted"
     row = await _reservation(csms, rid)  # used in the same commit as the transaction
     assert row["status"] == "used"
-    assert row["transaction_id"] == start.transaction_id
+    assert row["transactionId"] == start.transaction_id

@@ -283,7 +283,7 @@ async def test_tc_085_basic_authentication(tls: TlsCsms) -> None:
     await _boot(cp)
     events = (await tls.api.get("/stations/CP085/security-events")).json()
     assert {e["type"] for e in events} == {"FailedToAuthenticate"}
-    assert {e["tech_info"] for e in events} == {
+    assert {e["techInfo"] for e in events} == {
         "no or malformed Basic authorization header",
         "wrong password",
     }
@@ -394,7 +394,7 @@ async def test_wrong_profile_is_refused_at_the_handshake(tls: TlsCsms) -> None:
     wrong_cn = tls.pki.station_cert(tls.tmp, "SOMEONE-ELSE")
     assert await tls.refused("P3", tls=True, cert=wrong_cn) == 401
     events = (await tls.api.get("/security-events")).json()
-    reasons = {(e["station_id"], e["tech_info"]) for e in events if e["source"] == "csms"}
+    reasons = {(e["stationId"], e["techInfo"]) for e in events if e["source"] == "csms"}
     assert ("P2", "profile 2 requires wss://; came on ws://") in reasons
     assert ("P3", "profile 3 but no client certificate") in reasons
     assert any(s == "P3" and "CN 'SOMEONE-ELSE' does not match" in r for s, r in reasons)
@@ -429,7 +429,7 @@ async def test_tc_083_upgrade_security_profile(tls: TlsCsms) -> None:
     assert cp.received == []  # nothing unsolicited after the reconnect and boot
     profile = (await tls.api.get("/stations/CP083/security-profile")).json()
     assert profile["securityProfile"] == 2
-    assert [(c["old_profile"], c["new_profile"], c["via"]) for c in profile["changes"]] == [
+    assert [(c["oldProfile"], c["newProfile"], c["via"]) for c in profile["changes"]] == [
         (1, 2, "ocpp")
     ]
 
@@ -545,7 +545,7 @@ async def test_tc_074_update_charge_point_certificate(tls: TlsCsms) -> None:
     await tls.csms.close_stations()
     assert await tls.refused("CP074", tls=True, cert=old_cert) == 401
     expiring = (await tls.api.get("/certificates/expiring", params={"days": 400})).json()
-    assert [s["station_id"] for s in expiring["stations"]] == ["CP074"]
+    assert [s["stationId"] for s in expiring["stations"]] == ["CP074"]
 
 
 async def test_tc_077_invalid_charge_point_certificate_event(tls: TlsCsms) -> None:
@@ -567,7 +567,7 @@ async def test_tc_077_invalid_charge_point_certificate_event(tls: TlsCsms) -> No
     await _eventually(rejected)
     events = (await tls.api.get("/stations/CP077/security-events")).json()
     assert events[0]["type"] == "InvalidChargePointCertificate"
-    assert events[0]["tech_info"] == "bad chain"
+    assert events[0]["techInfo"] == "bad chain"
     assert events[0]["critical"] is False
 
 
@@ -598,9 +598,9 @@ async def _install_root(tls: TlsCsms, cert_type: str) -> None:
     assert cp.sent("GetInstalledCertificateIds")[-1] == {"certificateType": cert_type}
     installed = (await tls.api.get("/stations/CP075/certificates")).json()["installed"]
     assert len(installed) == 1
-    assert installed[0]["certificate_type"] == cert_type
+    assert installed[0]["certificateType"] == cert_type
     assert installed[0]["subject"] == "CN=Test Root CA"
-    assert installed[0]["serial_number"] == format(tls.pki.root.certificate.serial_number, "x")
+    assert installed[0]["serialNumber"] == format(tls.pki.root.certificate.serial_number, "x")
 
 
 async def test_tc_075_1_install_manufacturer_root_certificate(tls: TlsCsms) -> None:
@@ -641,7 +641,7 @@ async def test_tc_076_delete_specific_certificate(tls: TlsCsms) -> None:
         )
         reported = cp.answers["GetInstalledCertificateIds"]({})["certificateHashData"][0]  # type: ignore[operator]
         installed = (await tls.api.get("/stations/CP076/certificates")).json()["installed"]
-        assert [c["hash_algorithm"] for c in installed] == [algorithm]
+        assert [c["hashAlgorithm"] for c in installed] == [algorithm]
         response = await tls.api.delete(f"/stations/CP076/certificates/{installed[0]['id']}")
         assert response.json() == {"status": "Accepted"}
         # M04.FR.07: the hash algorithm (and data) the station reported.
@@ -815,7 +815,7 @@ async def test_tc_081_secure_firmware_update_invalid_signature(tls: TlsCsms) -> 
     for status in ("Downloading", "Downloaded", "InvalidSignature"):
         await cp.call(call.SignedFirmwareStatusNotification(status=status, request_id=81))
     updates = (await tls.api.get("/stations/CP081/signed-firmware-updates")).json()
-    assert updates[0]["request_id"] == 81 and updates[0]["status"] == "InvalidSignature"
+    assert updates[0]["requestId"] == 81 and updates[0]["status"] == "InvalidSignature"
 
 
 async def test_signed_firmware_only_station_never_gets_update_firmware(tls: TlsCsms) -> None:

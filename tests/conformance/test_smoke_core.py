@@ -12,6 +12,6 @@ async def test_boot_start_stop_with_meter_values(csms: Csms, station: TestCharge
     stop = await station.stop_transaction(tx, meter_stop=1500, id_tag="TAG1", reason="Local")
     assert stop.id_tag_info["status"] == "Accepted"
     detail = (await csms.api.get(f"/transactions/{tx}")).json()
-    assert detail["meter_stop"] == 1500
-    assert detail["stop_reason"] == "Local"
+    assert detail["meterStop"] == 1500
+    assert detail["stopReason"] == "Local"
     assert detail["active"] is False

@@ -64,8 +64,8 @@ async def test_auto_registration_with_pending_policy(
         boot = await raw.boot()
         assert boot[0] == 3 and boot[2]["status"] == "Pending"
         station = (await csms.api.get("/stations/NEW-1")).json()
-        assert station["boot_policy"] == "Pending"
-        assert station["registration_status"] == "Pending"
+        assert station["bootPolicy"] == "Pending"
+        assert station["registrationStatus"] == "Pending"
         await raw.close()
     finally:
         await csms.api.aclose()

@@ -134,5 +134,5 @@ async def test_unknown_callresult_id_is_dropped(csms: Csms, raw: RawStation) -> 
     await raw.expect_silence()
     await raw.alive()
     log = (await csms.api.get("/stations/CP1/messages")).json()
-    dropped = [m for m in log if m["message_id"] == "never-sent"]
+    dropped = [m for m in log if m["messageId"] == "never-sent"]
     assert dropped and dropped[0]["direction"] == "in" and dropped[0]["action"] is None

@@ -89,8 +89,8 @@ async def test_every_frame_we_send_is_valid_and_logged(
     checked = 0
     for entry in outgoing:
         frame = entry["frame"]
-        assert entry["message_id"] == frame[1]
-        assert entry["message_type"] == frame[0]
+        assert entry["messageId"] == frame[1]
+        assert entry["messageType"] == frame[0]
         assert entry["action"] is not None
         if frame[0] == 2:
             assert frame[2] == entry["action"]
@@ -104,12 +104,12 @@ async def test_every_frame_we_send_is_valid_and_logged(
             checked += 1
     assert checked >= 3  # BootNotification and Heartbeat currentTime, the expiryDate
     for entry in incoming:
-        assert entry["message_id"] == entry["frame"][1]
+        assert entry["messageId"] == entry["frame"][1]
         assert entry["action"] is not None
 
     # Our CALLs and their answers are paired by id and action in the log.
-    ours = {e["message_id"]: e["action"] for e in outgoing if e["message_type"] == 2}
-    answers = {e["message_id"]: e["action"] for e in incoming if e["message_type"] == 3}
+    ours = {e["messageId"]: e["action"] for e in outgoing if e["messageType"] == 2}
+    answers = {e["messageId"]: e["action"] for e in incoming if e["messageType"] == 3}
     assert ours == answers
     assert sorted(ours.values()) == sorted(
         ["Reset", "GetConfiguration", "ChangeConfiguration", "RemoteStopTransaction"]

@@ -33,7 +33,7 @@ async def test_lenient_validation_processes_and_counts_violations(csms: Csms) ->
     assert strict[0] == 4
     # Switched while connected: applies to the live connection.
     patched = await csms.api.patch("/stations/CP1", json={"validationPolicy": "lenient"})
-    assert patched.status_code == 200 and patched.json()["validation_policy"] == "lenient"
+    assert patched.status_code == 200 and patched.json()["validationPolicy"] == "lenient"
     answer = await raw.call("mv-1", "MeterValues", {**_meter_values(), "extra": True})
     assert answer == [3, "mv-1", {}]
     answer = await raw.call("mv-2", "MeterValues", _meter_values(unit="Error"))
@@ -100,7 +100,7 @@ async def test_stop_transaction_unknown_minus_one_and_repeated(csms: Csms) -> No
     await raw.alive()
 
     anomalies = (await csms.api.get("/stations/CP1/anomalies")).json()["stopTransactions"]
-    reasons = {(a["transaction_id"], a["reason"]) for a in anomalies}
+    reasons = {(a["transactionId"], a["reason"]) for a in anomalies}
     assert reasons == {
         (987654, "unknown_transaction"),
         (-1, "no_transaction_id"),
@@ -158,7 +158,7 @@ async def test_long_unknown_action_is_answered_and_logged(csms: Csms) -> None:
         if len(log) >= 4:
             break
         await asyncio.sleep(0.1)
-    logged = [m for m in log if m["message_id"] == "x-1"]
+    logged = [m for m in log if m["messageId"] == "x-1"]
     assert {m["direction"] for m in logged} == {"in", "out"}
     assert all(m["action"].startswith("AAAA") for m in logged)
     await raw.close()
@@ -198,5 +198,5 @@ async def test_pending_station_accepted_after_policy_change(csms: Csms) -> None:
     )
     assert again[2]["status"] == "Accepted"
     station = (await csms.api.get("/stations/CP1")).json()
-    assert station["registration_status"] == "Accepted"
+    assert station["registrationStatus"] == "Accepted"
     await raw.close()

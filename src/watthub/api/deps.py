@@ -1,50 +1,100 @@
-"""Shared dependencies: the running WattHub, bearer-token auth, command error mapping."""
+"""Shared dependencies: the running WattHub, role-based access, command error mapping."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from watthub.api.authn import (
+    CSRF_HEADER,
+    NOT_AUTHENTICATED,
+    ROLE_RANK,
+    SAFE_METHODS,
+    AuthError,
+    Principal,
+    authenticator,
+    check_access,
+)
 from watthub.domain.commands import CommandError, send_command
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
-from watthub.storage import tokens_repo
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
 
-_bearer = HTTPBearer(auto_error=False)
-_TOKEN_CACHE_SECONDS = 60.0
+
+_BEARER = HTTPBearer(auto_error=False)
 
 
 def get_hub(request: Request) -> WattHub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
-async def require_token(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            401,
-            "Missing bearer token (create one with `watthub token create`)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    token = credentials.credentials
-    cache: dict[str, tuple[str, float]] = request.app.state.token_cache
-    hit = cache.get(token)
-    if hit is not None and hit[1] > time.monotonic():
-        return hit[0]
-    hub = get_hub(request)
-    async with hub.services.engine.begin() as conn:
-        name = await tokens_repo.check_token(conn, token)
-    if name is None:
-        raise HTTPException(401, "Invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-    cache[token] = (name, time.monotonic() + _TOKEN_CACHE_SECONDS)
-    return name
+class RequireRole:
+    """Route dependency: the request is authenticated and its role suffices. Reads (GET, HEAD,
+    OPTIONS) need ``read``, everything else ``write``.
+
+    The guard middleware (api/guard.py) finds this dependency on the matched route and enforces
+    it from the headers *before* any body is read; the dependency itself checks again (and
+    authenticates if the middleware did not), so a route is never open by accident."""
+
+    def __init__(self, write: str, read: str = "viewer") -> None:
+        for role in (write, read):
+            if role not in ROLE_RANK:
+                raise ValueError(f"unknown role {role!r}")
+        self.write = write
+        self.read = read
+
+    def role_for(self, method: str) -> str:
+        return self.read if method in SAFE_METHODS else self.write
+
+    async def __call__(
+        self,
+        request: Request,
+        # Not read here (the guard did); declares the bearer scheme in OpenAPI (/docs "Authorize").
+        _bearer: HTTPAuthorizationCredentials | None = Depends(_BEARER),
+    ) -> Principal:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        try:
+            if principal is None:
+                principal = await authenticator(request.app).authenticate(
+                    request.headers.get("authorization"), request.headers.get("cookie")
+                )
+                if principal is None:
+                    raise AuthError(401, NOT_AUTHENTICATED, {"WWW-Authenticate": "Bearer"})
+                request.state.principal = principal
+            check_access(
+                principal,
+                request.method,
+                self.role_for(request.method),
+                request.headers.get(CSRF_HEADER),
+            )
+        except AuthError as exc:
+            raise HTTPException(exc.status, exc.detail, headers=exc.headers) from exc
+        return principal
+
+
+def require_role(write: str, read: str = "viewer") -> RequireRole:
+    """``dependencies=[Depends(require_role("operator"))]``: see :class:`RequireRole`."""
+    return RequireRole(write, read)
+
+
+# Any authenticated principal (reads and writes alike); kept for route modules that predate roles.
+require_token = RequireRole("viewer", "viewer")
+
+
+async def upload_body() -> None:
+    """Marker dependency: this route accepts file uploads up to ``max_upload_bytes``; every
+    other route's body is capped at ``api_max_body_bytes`` (api/guard.py)."""
+
+
+def current_principal(request: Request) -> Principal:
+    """The authenticated principal (the route must carry a ``require_role`` dependency)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    return principal
 
 
 async def run_command(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from watthub.domain import audit
+from watthub.domain.actor import current_actor
 from watthub.domain.context import Services
 from watthub.domain.registry import COMMAND_HOOKS
 from watthub.gateway import StationNotConnected
@@ -69,7 +71,33 @@ async def send_command(
     """Validate, apply the feature hooks, send, wait for the answer and record it.
 
     Raises :class:`CommandError` subclasses for what the operator must fix, and the gateway
-    errors (not connected, timeout, CALLERROR) for what happened on the way."""
+    errors (not connected, timeout, CALLERROR) for what happened on the way. On behalf of an
+    operator (``current_actor`` set by the API), the outcome goes to the audit trail."""
+    actor = current_actor.get()
+    if actor is None:
+        return await _send(services, station_id, action, payload, timeout, None)
+    sent = [payload]
+    try:
+        answer = await _send(services, station_id, action, payload, timeout, sent)
+    except CommandError as exc:
+        await audit.record(services, actor, station_id, action, sent[-1], "refused", exc.message)
+        raise
+    except Exception as exc:
+        what = f"{type(exc).__name__}: {exc}"
+        await audit.record(services, actor, station_id, action, sent[-1], "failed", what)
+        raise
+    await audit.record(services, actor, station_id, action, sent[-1], "ok", answer)
+    return answer
+
+
+async def _send(
+    services: Services,
+    station_id: str,
+    action: str,
+    payload: dict[str, Any],
+    timeout: float | None,
+    sent: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
     if action not in schemas.known_actions():
         raise InvalidCommand(f"{action} is not an OCPP 1.6 action")
     if action in STATION_ONLY_ACTIONS:
@@ -95,6 +123,8 @@ async def send_command(
     if hooks is not None:
         for before in hooks.before:
             payload = await before(services, station_id, payload)
+    if sent is not None:
+        sent.append(payload)  # what the hooks made of it is what the audit trail shows
     problem = schemas.problems(action, payload)
     if problem is not None:
         raise InvalidCommand(f"Invalid {action} payload: {problem}")

@@ -21,6 +21,9 @@ TRANSACTION_STALE_CLOSED = "transaction_stale_closed"
 STATION_BOOTED = "station_booted"
 STATION_CONNECTED = "station_connected"
 STATION_DISCONNECTED = "station_disconnected"
+# An operator (user or token) sent a command: actor, actor_kind, station_id, action, result,
+# answer (summary, secrets redacted), at (ISO time). domain/audit.py
+COMMAND_SENT = "command_sent"
 # Event data are JSON-serialisable keyword arguments only (str, int, float, bool, None, lists,
 # dicts; timestamps as ISO strings), so that a cluster can carry them between nodes.
 

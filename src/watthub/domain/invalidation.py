@@ -22,7 +22,8 @@ ID_TAGS = "id_tags"
 STATIONS = "stations"
 STATION_CREDENTIALS = "station_credentials"
 API_TOKENS = "api_tokens"
-USERS = "users"
+USERS = "users"  # key: a user name (its role/password/disabled flag changed)
+SESSIONS = "sessions"  # key: the hashed id of a console session that ended
 STATION_CONFIGURATION = "station_configuration"  # key: station id
 
 

@@ -15,6 +15,7 @@ TABLE_MODULES: list[str] = [
     "watthub.storage.tables_smart_charging",
     "watthub.storage.tables_firmware",
     "watthub.storage.tables_security",
+    "watthub.storage.tables_auth",
 ]
 
 for _name in TABLE_MODULES:

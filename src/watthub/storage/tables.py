@@ -206,6 +206,8 @@ api_tokens = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False),
     Column("token_hash", String(128), nullable=False, unique=True),
+    # viewer / operator / admin (tables_auth.ROLES); tokens from before roles became admin.
+    Column("role", String(16), nullable=False, server_default="admin"),
     Column("created_at", TS, nullable=False),
     Column("last_used_at", TS),
 )

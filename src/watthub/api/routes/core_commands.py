@@ -3,40 +3,41 @@
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api.deps import require_token
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 
 router = APIRouter(tags=["core commands"], dependencies=[Depends(require_token)])
 
 
-class ChangeAvailability(BaseModel):
+class ChangeAvailability(ApiModel):
     connectorId: int = Field(0, ge=0, description="0 = the whole station")
     type: Literal["Inoperative", "Operative"]
 
 
-class ChangeConfiguration(BaseModel):
+class ChangeConfiguration(ApiModel):
     # Any key and any value: the operator may send a non-standard key or a bad value on purpose.
     key: str = Field(max_length=50)
     value: str = Field(max_length=500)
 
 
-class Empty(BaseModel):
+class Empty(ApiModel):
     pass
 
 
-class DataTransfer(BaseModel):
+class DataTransfer(ApiModel):
     vendorId: str = Field(max_length=255)
     messageId: str | None = Field(None, max_length=50)
     data: str | None = None
 
 
-class GetConfiguration(BaseModel):
+class GetConfiguration(ApiModel):
     key: list[str] | None = Field(None, description="Omit (or []) for all keys")
 
 
-class RemoteStartTransaction(BaseModel):
+class RemoteStartTransaction(ApiModel):
     idTag: str = Field(max_length=20)
     connectorId: int | None = Field(None, gt=0, description="> 0 (OCPP 1.6 §5.11)")
     chargingProfile: dict[str, Any] | None = Field(
@@ -44,15 +45,15 @@ class RemoteStartTransaction(BaseModel):
     )
 
 
-class RemoteStopTransaction(BaseModel):
+class RemoteStopTransaction(ApiModel):
     transactionId: int = Field(description="Any id, even one WattHub does not know")
 
 
-class Reset(BaseModel):
+class Reset(ApiModel):
     type: Literal["Hard", "Soft"]
 
 
-class UnlockConnector(BaseModel):
+class UnlockConnector(ApiModel):
     connectorId: int = Field(gt=0)
 
 

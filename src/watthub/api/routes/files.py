@@ -20,20 +20,29 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from watthub.api.deps import get_hub
+from watthub.api.deps import get_hub, upload_body
 from watthub.files import store
 from watthub.files.runtime import UPLOAD_WINDOW, FirmwareRuntime, runtime
 from watthub.storage import firmware_repo
 from watthub.timeutil import as_utc, utcnow
 
-public_router = APIRouter(tags=["files (for stations, no token)"])
+# Uploads may be as large as max_upload_bytes (api/guard.py caps every other body smaller).
+public_router = APIRouter(
+    tags=["files (for stations, no token)"], dependencies=[Depends(upload_body)]
+)
 
 _CHUNK = 1024 * 1024
 
 
-@public_router.api_route(
+# GET and HEAD as two operations: one route with both methods would give OpenAPI one operationId
+# twice (operationIds must be unique; tests/api/test_api_style.py).
+@public_router.head(
     "/files/firmware/{token}/{filename}",
-    methods=["GET", "HEAD"],
+    summary="Size and checksum of a firmware image",
+    operation_id="head_firmware_file",
+)
+@public_router.get(
+    "/files/firmware/{token}/{filename}",
     summary="Download a firmware image (the URL UpdateFirmware sends)",
 )
 async def firmware_file(token: str, filename: str, hub: Any = Depends(get_hub)) -> FileResponse:

@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
-from watthub.api.deps import get_hub, require_token
+from watthub.api.deps import get_hub, require_token, upload_body
 from watthub.api.params import RowId
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain.firmware_campaigns import cancel_campaign
 from watthub.files import store
@@ -27,7 +28,7 @@ router = APIRouter(tags=["firmware"], dependencies=[Depends(require_token)])
 # -- commands -------------------------------------------------------------------------------
 
 
-class UpdateFirmware(BaseModel):
+class UpdateFirmware(ApiModel):
     location: str | None = Field(None, description="URL the station downloads the image from")
     firmwareId: int | None = Field(
         None, description="An image uploaded to WattHub (POST /firmware); its URL is the location"
@@ -43,7 +44,7 @@ class UpdateFirmware(BaseModel):
         return self
 
 
-class GetDiagnostics(BaseModel):
+class GetDiagnostics(ApiModel):
     location: str | None = Field(
         None, description="Where the station uploads; default: WattHub's own upload location"
     )
@@ -72,7 +73,12 @@ def _image_view(hub: Any, image: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.post("/firmware", status_code=201, summary="Upload a firmware image (multipart)")
+@router.post(
+    "/firmware",
+    status_code=201,
+    summary="Upload a firmware image (multipart)",
+    dependencies=[Depends(upload_body)],
+)
 async def upload_firmware(
     file: UploadFile = File(..., description="The image"),
     version: str | None = Form(None, max_length=50, description="Version it installs"),
@@ -158,7 +164,7 @@ async def _station_or_404(hub: Any, station_id: str) -> dict[str, Any]:
 def _current(event: dict[str, Any] | None) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {"status": event["status"], "at": present.row(event)["received_at"]}  # type: ignore[index]
+    return {"status": event["status"], "at": present.row(event)["receivedAt"]}  # type: ignore[index]
 
 
 @router.get(
@@ -198,7 +204,7 @@ async def station_diagnostics(station_id: str, hub: Any = Depends(get_hub)) -> d
     request_views = []
     for r in requests:
         view = present.row(r) or {}
-        view.pop("ftp_password", None)  # it is in the location; not repeated
+        view.pop("ftpPassword", None)  # it is in the location; not repeated
         view["answered"] = bool(r["answered"])
         request_views.append(view)
     return {
@@ -230,7 +236,7 @@ async def download_diagnostics(
 # -- campaigns ------------------------------------------------------------------------------
 
 
-class CampaignCreate(BaseModel):
+class CampaignCreate(ApiModel):
     name: str = Field("", max_length=100)
     firmwareId: int | None = None
     location: str | None = None

@@ -7,6 +7,9 @@ from fastapi import APIRouter, Depends
 from watthub import __version__
 from watthub.api.deps import get_hub
 
+# Public: load balancers and monitoring probe it without credentials.
+ROLES = None
+
 router = APIRouter(tags=["health"])
 
 

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.present import ApiModel
 from watthub.domain.invalidation import ID_TAGS
 from watthub.storage import tags_repo
 from watthub.timeutil import as_utc
@@ -17,7 +18,7 @@ from watthub.timeutil import as_utc
 router = APIRouter(tags=["id-tags"], dependencies=[Depends(require_token)])
 
 
-class IdTagPut(BaseModel):
+class IdTagPut(ApiModel):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
     expiryDate: datetime | None = Field(None, description="After this instant the tag is Expired")
     parentIdTag: str | None = Field(None, max_length=20, description="Group (parent) id tag")

@@ -3,10 +3,11 @@
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api.deps import get_hub, require_token
 from watthub.api.feature_errors import guarded
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain import local_list
 from watthub.storage import stations_repo
@@ -14,16 +15,16 @@ from watthub.storage import stations_repo
 router = APIRouter(tags=["local list"], dependencies=[Depends(require_token)])
 
 
-class Empty(BaseModel):
+class Empty(ApiModel):
     pass
 
 
-class AuthorizationData(BaseModel):
+class AuthorizationData(ApiModel):
     idTag: str = Field(max_length=20)
     idTagInfo: dict[str, Any] | None = Field(None, description="Omit to delete (Differential)")
 
 
-class SendLocalList(BaseModel):
+class SendLocalList(ApiModel):
     updateType: Literal["Full", "Differential"]
     listVersion: int | None = Field(None, gt=0, description="Omit: WattHub picks the next one")
     localAuthorizationList: list[AuthorizationData] = []
@@ -35,12 +36,12 @@ command_endpoint(
 command_endpoint(router, "send-local-list", "SendLocalList", SendLocalList, "Send raw entries")
 
 
-class Scope(BaseModel):
+class Scope(ApiModel):
     mode: Literal["all", "groups"]
     groups: list[str] | None = Field(None, description="parentIdTag groups (mode 'groups')")
 
 
-class Sync(BaseModel):
+class Sync(ApiModel):
     updateType: Literal["auto", "Full", "Differential"] = "auto"
     idTags: list[str] | None = Field(
         None, description="Only these tags (a Differential deletes the unknown ones)"

@@ -3,18 +3,19 @@
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.storage.tables_trigger import trigger_requests
 
 router = APIRouter(tags=["remote trigger"], dependencies=[Depends(require_token)])
 
 
-class TriggerMessage(BaseModel):
+class TriggerMessage(ApiModel):
     requestedMessage: Literal[
         "BootNotification",
         "DiagnosticsStatusNotification",

@@ -4,10 +4,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.storage import reservations_repo
 from watthub.timeutil import as_utc, format_ts, utcnow
@@ -15,7 +16,7 @@ from watthub.timeutil import as_utc, format_ts, utcnow
 router = APIRouter(tags=["reservations"], dependencies=[Depends(require_token)])
 
 
-class ReserveNow(BaseModel):
+class ReserveNow(ApiModel):
     connectorId: int = Field(ge=0, description="0 = any connector of the station")
     idTag: str = Field(min_length=1, max_length=20)
     expiryDate: datetime | None = Field(None, description="With a time zone")
@@ -24,7 +25,7 @@ class ReserveNow(BaseModel):
     reservationId: int | None = Field(None, description="Default: WattHub assigns a unique id")
 
 
-class CancelReservation(BaseModel):
+class CancelReservation(ApiModel):
     reservationId: int
 
 
@@ -70,7 +71,9 @@ command_endpoint(
 
 @router.get("/reservations", summary="Reservations, newest first")
 async def list_all(
-    station_id: str | None = None, status: str | None = None, hub: Any = Depends(get_hub)
+    station_id: str | None = Query(None, alias="stationId"),
+    status: str | None = None,
+    hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
     async with hub.services.engine.connect() as conn:
         return present.rows(await reservations_repo.list_reservations(conn, station_id, status))

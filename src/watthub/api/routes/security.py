@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
 from watthub.api.params import RowId
+from watthub.api.present import ApiModel
 from watthub.api.typed import command_endpoint
 from watthub.domain import pki_store
 from watthub.domain.invalidation import STATIONS
@@ -42,7 +43,7 @@ async def _station_or_404(hub: Any, station_id: str) -> dict[str, Any]:
 # -- security profile --------------------------------------------------------------------------
 
 
-class ProfileChange(BaseModel):
+class ProfileChange(ApiModel):
     profile: int = Field(ge=0, le=3, description="0 none, 1 Basic, 2 TLS+Basic, 3 mutual TLS")
     reason: str = Field(min_length=1, max_length=500, description="Kept in the audit trail")
 
@@ -98,7 +99,7 @@ async def rotate_password(
     }
 
 
-class SignedOnly(BaseModel):
+class SignedOnly(ApiModel):
     enabled: bool
 
 
@@ -160,7 +161,7 @@ async def station_certificates(station_id: str, hub: Any = Depends(get_hub)) -> 
     return {"installed": present.rows(installed), "issued": present.rows(issued)}
 
 
-class InstallCertificate(BaseModel):
+class InstallCertificate(ApiModel):
     certificateType: CertificateUse
     certificate: str | None = Field(
         None,
@@ -263,26 +264,26 @@ async def expiring(
     }
 
 
-class CertificateHashData(BaseModel):
+class CertificateHashData(ApiModel):
     hashAlgorithm: HashAlgorithm
     issuerNameHash: str = Field(max_length=128)
     issuerKeyHash: str = Field(max_length=128)
     serialNumber: str = Field(max_length=40)
 
 
-class GetInstalledCertificateIds(BaseModel):
+class GetInstalledCertificateIds(ApiModel):
     certificateType: CertificateUse
 
 
-class DeleteCertificate(BaseModel):
+class DeleteCertificate(ApiModel):
     certificateHashData: CertificateHashData
 
 
-class CertificateSigned(BaseModel):
+class CertificateSigned(ApiModel):
     certificateChain: str = Field(max_length=10000)
 
 
-class ExtendedTriggerMessage(BaseModel):
+class ExtendedTriggerMessage(ApiModel):
     requestedMessage: Literal[
         "BootNotification",
         "LogStatusNotification",
@@ -295,7 +296,7 @@ class ExtendedTriggerMessage(BaseModel):
     connectorId: int | None = Field(None, gt=0)
 
 
-class LogParameters(BaseModel):
+class LogParameters(ApiModel):
     remoteLocation: str | None = Field(
         None,
         min_length=1,
@@ -306,7 +307,7 @@ class LogParameters(BaseModel):
     latestTimestamp: dt.datetime | None = None
 
 
-class GetLog(BaseModel):
+class GetLog(ApiModel):
     logType: Literal["DiagnosticsLog", "SecurityLog"]
     log: LogParameters = Field(default_factory=LogParameters)
     transport: Literal["http", "ftp"] | None = Field(
@@ -363,7 +364,7 @@ async def list_log_requests(station_id: str, hub: Any = Depends(get_hub)) -> lis
 # -- signed firmware ---------------------------------------------------------------------------
 
 
-class SignedFirmwareUpdate(BaseModel):
+class SignedFirmwareUpdate(ApiModel):
     location: str = Field(min_length=1, max_length=512, description="URL the station downloads")
     retrieveDateTime: dt.datetime | None = Field(None, description="Default: now")
     installDateTime: dt.datetime | None = None

@@ -6,11 +6,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
 from watthub.api.params import INT32_MAX
+from watthub.api.present import ApiModel
 from watthub.domain import sites as site_logic
 from watthub.storage import smart_charging_repo as repo
 from watthub.storage import stations_repo
@@ -19,7 +20,7 @@ from watthub.timeutil import format_ts
 router = APIRouter(tags=["sites"], dependencies=[Depends(require_token)])
 
 
-class SiteCreate(BaseModel):
+class SiteCreate(ApiModel):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[^/]+$")
     description: str = ""
     limit: float = Field(ge=0, description="Maximum for the whole site, in `unit`")
@@ -40,7 +41,7 @@ class SiteCreate(BaseModel):
     )
 
 
-class SiteUpdate(BaseModel):
+class SiteUpdate(ApiModel):
     description: str | None = None
     limit: float | None = Field(None, ge=0)
     minPerConnector: float | None = Field(None, ge=0)

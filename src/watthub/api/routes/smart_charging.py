@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token, run_command
 from watthub.api.params import INT32_MAX, OcppIdPath
+from watthub.api.present import ApiModel
 from watthub.domain import smart_charging as sc
 from watthub.smart_charging import validate_profile
 from watthub.storage import smart_charging_repo as repo
@@ -26,7 +27,7 @@ Kind = Literal["Absolute", "Recurring", "Relative"]
 Unit = Literal["A", "W"]
 
 
-class ProfileIn(BaseModel):
+class ProfileIn(ApiModel):
     """A library profile: csChargingProfiles without transactionId (chargingProfileId = id)."""
 
     name: str = Field("", max_length=100)
@@ -113,7 +114,7 @@ async def delete_profile(profile_id: OcppIdPath, hub: Any = Depends(get_hub)) ->
 # --- commands ---------------------------------------------------------------------------------------
 
 
-class ProfileChoice(BaseModel):
+class ProfileChoice(ApiModel):
     profileId: int | None = Field(None, description="A library profile")
     chargingProfile: dict[str, Any] | None = Field(None, description="An inline profile")
 
@@ -163,7 +164,7 @@ async def set_charging_profile(
     return {**answer, "sent": payload, "warnings": warnings}
 
 
-class ClearProfile(BaseModel):
+class ClearProfile(ApiModel):
     id: int | None = Field(None, description="Only this profile (other criteria ignored)")
     connectorId: int | None = Field(None, ge=0)
     chargingProfilePurpose: Purpose | None = None
@@ -185,7 +186,7 @@ async def clear_charging_profile(
     return {**answer, "sent": payload}
 
 
-class CompositeRequest(BaseModel):
+class CompositeRequest(ApiModel):
     connectorId: int = Field(ge=0)
     duration: int = Field(gt=0)
     chargingRateUnit: Unit | None = None

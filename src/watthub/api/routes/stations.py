@@ -6,12 +6,13 @@ import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
 from watthub.api import present
 from watthub.api.deps import get_hub, require_token
 from watthub.api.params import INT32_MAX, row_id_query
+from watthub.api.present import ApiModel
 from watthub.domain import station_ids
 from watthub.domain.invalidation import STATION_CREDENTIALS, STATIONS
 from watthub.security.passwords import (
@@ -27,7 +28,7 @@ BootPolicy = Literal["Accepted", "Pending", "Rejected"]
 ValidationPolicy = Literal["strict", "lenient"]
 
 
-class StationCreate(BaseModel):
+class StationCreate(ApiModel):
     id: str = Field(description="chargePointId (no control characters, '/' or surrounding spaces)")
     description: str = ""
     password: str | None = Field(None, min_length=8, max_length=40)
@@ -47,14 +48,14 @@ class StationCreate(BaseModel):
         return value
 
 
-class StationUpdate(BaseModel):
+class StationUpdate(ApiModel):
     description: str | None = None
     bootPolicy: BootPolicy | None = None
     heartbeatInterval: int | None = Field(None, gt=0, le=INT32_MAX)
     validationPolicy: ValidationPolicy | None = None
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(ApiModel):
     password: str | None = Field(
         None, min_length=8, max_length=40, description="Omit to let WattHub generate one"
     )

@@ -24,28 +24,27 @@ TransactionId = Annotated[
     int, Path(ge=-(2**31), le=2**31 - 1, description="The OCPP transactionId (32-bit)")
 ]
 
+# The same camelCase names as the JSON fields (docs/api.md).
 CSV_COLUMNS = [
     "id",
-    "station_id",
-    "connector_id",
-    "id_tag",
-    "id_tag_status",
-    "start_time",
-    "meter_start",
-    "stop_time",
-    "meter_stop",
-    "energy_wh",
-    "stop_reason",
-    "reservation_id",
+    "stationId",
+    "connectorId",
+    "idTag",
+    "idTagStatus",
+    "startTime",
+    "meterStart",
+    "stopTime",
+    "meterStop",
+    "energyWh",
+    "stopReason",
+    "reservationId",
     "flags",
 ]
 
 
 def _view(tx: dict[str, Any]) -> dict[str, Any]:
     out = present.row(tx) or {}
-    out["energy_wh"] = (
-        tx["meter_stop"] - tx["meter_start"] if tx["meter_stop"] is not None else None
-    )
+    out["energyWh"] = tx["meter_stop"] - tx["meter_start"] if tx["meter_stop"] is not None else None
     out["active"] = tx["stop_time"] is None
     return out
 
