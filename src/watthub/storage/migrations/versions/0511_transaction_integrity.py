@@ -1,7 +1,7 @@
 """transaction integrity: idempotent StartTransaction and MeterValues, stored idTagInfo
 
 Revision ID: 0511
-Revises: 0401
+Revises: 0501
 
 Rows stored before this revision keep NULL keys: NULLs never conflict in a unique index, so
 duplicates an older version may have stored do not stop the upgrade (they stay as they are).
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0511"
-down_revision = "0401"
+down_revision = "0501"  # chained after auth (main) when merged into perf
 branch_labels = None
 depends_on = None
 
