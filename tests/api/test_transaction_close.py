@@ -45,8 +45,8 @@ async def test_operator_closes_a_lost_transaction(csms: Csms) -> None:
     )
     assert closed.status_code == 200, closed.text
     view = closed.json()
-    assert view["active"] is False and view["stop_reason"] == "Other"
-    assert view["meter_stop"] == 640 and view["energy_wh"] == 540 and view["stop_time"] == reading
+    assert view["active"] is False and view["stopReason"] == "Other"
+    assert view["meterStop"] == 640 and view["energyWh"] == 540 and view["stopTime"] == reading
     # The reason is one flag: the separator (comma) and control characters cannot break it.
     assert view["flags"] == "operatorClosed,closeReason=Charger swapped; session lost"
     await csms.hub.services.events.drain()
@@ -79,10 +79,10 @@ async def test_cli_transaction_close_and_show(csms: Csms) -> None:
     result = await _cli(csms, "transaction", "close", str(tx), "--reason", "lost on reboot")
     assert result.exit_code == 0, result.output
     closed = json.loads(result.output)
-    assert closed["id"] == tx and closed["meter_stop"] == 7 and closed["active"] is False
+    assert closed["id"] == tx and closed["meterStop"] == 7 and closed["active"] is False
     assert "closeReason=lost on reboot" in closed["flags"]
     shown = await _cli(csms, "transaction", "show", str(tx))
-    assert shown.exit_code == 0 and json.loads(shown.output)["stop_reason"] == "Other"
+    assert shown.exit_code == 0 and json.loads(shown.output)["stopReason"] == "Other"
     twice = await _cli(csms, "transaction", "close", str(tx), "--reason", "again")
     assert twice.exit_code != 0 and "HTTP 409" in twice.output
     unknown = await _cli(csms, "transaction", "close", "999999", "--reason", "x")

@@ -98,7 +98,7 @@ async def test_a_new_start_closes_the_older_open_transaction_of_its_connector(cs
         ),
     ]
     view = (await csms.api.get(f"/transactions/{lost}")).json()
-    assert view["active"] is False and view["energy_wh"] == 800
+    assert view["active"] is False and view["energyWh"] == 800
 
     # Without any reading: meterStop = meterStart, stop time = start time.
     third = await cp.start_transaction("TAG1", 1, meter_start=5000, timestamp=ts(900))
