@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,8 @@ async def _truncate_postgres() -> None:
 
 
 async def database_url(backend: str, tmp_path: Path, tmp_path_factory: Any) -> str:
+    if backend == "cluster":
+        backend = "postgres"
     if backend == "sqlite":
         if _Templates.sqlite_file is None:
             template = tmp_path_factory.mktemp("template") / "template.db"
@@ -118,7 +121,28 @@ async def database_url(backend: str, tmp_path: Path, tmp_path_factory: Any) -> s
     return PG_URL
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+REDIS_HOST = os.environ.get("WATTHUB_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("WATTHUB_TEST_REDIS_PORT", "6379"))
+REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``backend``: SQLite and PostgreSQL everywhere; the OCTT conformance tests also run on a
+    two-node cluster (``cluster``: PostgreSQL + Redis, stations on node A, API on node B)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if any(
+        m.name == "parametrize" and "backend" in m.args[0]
+        for m in metafunc.definition.iter_markers()
+    ):
+        return
+    backends = ["sqlite", "postgres"]
+    if Path(str(metafunc.definition.fspath)).parent.name == "conformance":
+        backends.append("cluster")
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -194,33 +218,84 @@ class Csms:
         self._stations.clear()
 
 
+class TwoNodes:
+    """The ``cluster`` backend: node A (``csms.hub``, where stations connect) answers every
+    attribute, node B serves the API; ``stop`` stops both."""
+
+    def __init__(self, a: WattHub, b: WattHub) -> None:
+        self.a, self.b = a, b
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.a, name)
+
+    @property
+    def api_port(self) -> int:
+        """The API (and file server) the tests talk to: node B's."""
+        return self.b.api_port
+
+    async def stop(self) -> None:
+        await self.b.stop()
+        await self.a.stop()
+        await clean_redis(self.a.settings.cluster_prefix)
+
+
+async def clean_redis(prefix: str) -> None:
+    """Remove what a test cluster left in the shared Redis (its keys all start with prefix)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def _start_hub(settings: Settings, start: dict[str, Any]) -> WattHub:
+    hub = WattHub(settings)
+    await hub.start(ocpp_sock=_bound_socket(), api_sock=_bound_socket(), **start)
+    return hub
+
+
 async def start_csms(
     backend: str, tmp_path: Path, tmp_path_factory: Any, **overrides: Any
 ) -> tuple[WattHub, Csms]:
     url = await database_url(backend, tmp_path, tmp_path_factory)
-    settings = Settings(
-        database_url=url,
-        data_dir=tmp_path / "data",
-        call_timeout=5.0,
-        ping_interval=None,
-        ocpp_port=0,
-        api_port=0,
-        **overrides,
-    )
-    hub = WattHub(settings)
-    ocpp_sock, api_sock = _bound_socket(), _bound_socket()
-    await hub.start(ocpp_sock=ocpp_sock, api_sock=api_sock, **overrides.pop("_start", {}))
+    start = overrides.pop("_start", {})
+    if backend == "cluster":
+        require_service("Redis", REDIS_HOST, REDIS_PORT)
+        overrides.setdefault("redis_url", REDIS_URL)
+        overrides.setdefault("cluster_prefix", f"watthub-test-{uuid.uuid4().hex[:10]}")
+
+    def settings(node: str) -> Settings:
+        return Settings(
+            database_url=url,
+            data_dir=tmp_path / "data",
+            call_timeout=5.0,
+            ping_interval=None,
+            ocpp_port=0,
+            api_port=0,
+            **({"node_name": node} if backend == "cluster" else {}),
+            **overrides,
+        )
+
+    hub: Any = await _start_hub(settings("A"), start)
+    api_hub = hub
+    if backend == "cluster":
+        api_hub = await _start_hub(settings("B"), start)
+        hub = TwoNodes(hub, api_hub)
     async with hub.services.engine.begin() as conn:
         token = await tokens_repo.create_token(conn, "tests", role="admin")
     api = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{hub.api_port}/api/v1",
+        base_url=f"http://127.0.0.1:{api_hub.api_port}/api/v1",
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
     csms = Csms(
         hub,
         ocpp_base=f"ws://127.0.0.1:{hub.ocpp.port}/ocpp",
-        api_base=f"http://127.0.0.1:{hub.api_port}/api/v1",
+        api_base=f"http://127.0.0.1:{api_hub.api_port}/api/v1",
         token=token,
         api=api,
     )

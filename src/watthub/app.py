@@ -21,6 +21,7 @@ from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
 from watthub.domain.events import EventBus
 from watthub.domain.invalidation import ID_TAGS, STATION_CREDENTIALS, STATIONS, Invalidation
+from watthub.domain.leases import LocalLeases
 from watthub.domain.profiles import load_profiles
 from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
@@ -31,7 +32,7 @@ from watthub.server.credentials import CredentialGuard
 from watthub.server.registry import SessionRegistry
 from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
-from watthub.storage import db, messages_repo, users_repo
+from watthub.storage import db, messages_repo, stations_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
 from watthub.timeutil import utcnow
@@ -54,6 +55,19 @@ class NotMigrated(RuntimeError):
     pass
 
 
+class ClusterNeedsPostgres(RuntimeError):
+    pass
+
+
+def _hide_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 @dataclass
 class WattHub:
     settings: Settings
@@ -67,6 +81,9 @@ class WattHub:
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
+    # Set when ``redis_url`` is configured (docs/cluster.md); None = one process, no Redis.
+    cluster: Any = field(init=False, default=None)
+    _tasks: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
     # The generated password of the first admin account, until describe() hands it out once.
     _initial_admin_password: str | None = field(init=False, default=None, repr=False)
 
@@ -81,6 +98,11 @@ class WattHub:
     ) -> None:
         load_profiles()
         s = self.settings
+        if s.redis_url and db.is_sqlite(s.database_url):
+            raise ClusterNeedsPostgres(
+                "A cluster (redis_url set) needs PostgreSQL: every node must share the "
+                "database. Use a postgresql+asyncpg:// database_url, or unset redis_url."
+            )
         timeouts = db.Timeouts(s.db_connect_timeout, s.db_statement_timeout)
         if s.auto_migrate:
             # A migration may run longer than a statement may at run time: its own engine.
@@ -130,6 +152,16 @@ class WattHub:
             self.services.invalidation.subscribe(kind, self.services.station_cache.invalidate)
         inv = self.services.invalidation
         inv.subscribe(STATION_CREDENTIALS, self.services.credentials.invalidate)
+        self.services.invalidation.subscribe(STATIONS, self._reload_station)
+        self.services.leases = LocalLeases()
+        if s.redis_url:
+            from watthub.cluster import Cluster
+
+            self.cluster = Cluster(self.services, gateway)
+            self.node_id = self.cluster.name
+            self.services.gateway = self.cluster.gateway
+            self.services.leases = self.cluster.leases
+            await self.cluster.start()
         schemas.warm_up(_HOT_ACTIONS)
         if s.initial_admin:
             self._initial_admin_password = await ensure_initial_admin(self.services)
@@ -138,7 +170,7 @@ class WattHub:
             job = await startup(self.services)
             if job is not None:
                 self._jobs.append(job)
-        self.ocpp = OcppServer(self.services, self.registry, self.node_id)
+        self.ocpp = OcppServer(self.services, self.registry, self.node_id, self.cluster)
         if s.plain_listener:
             await self.ocpp.start(sock=ocpp_sock, ssl_context=ssl_context)
         elif ocpp_sock is not None:
@@ -147,7 +179,7 @@ class WattHub:
             # Security profiles 2/3: a second listener with the TLS context (docs/security.md).
             from watthub.domain.pki_store import tls_context
 
-            self.ocpp_tls = OcppServer(self.services, self.registry, self.node_id)
+            self.ocpp_tls = OcppServer(self.services, self.registry, self.node_id, self.cluster)
             await self.ocpp_tls.start(
                 sock=tls_sock,
                 ssl_context=tls_context(s),
@@ -183,6 +215,8 @@ class WattHub:
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.settings.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.settings.api_host, self.settings.api_port))
         self.api_port = sock.getsockname()[1]
         self._api_server = server
@@ -197,10 +231,42 @@ class WattHub:
             await asyncio.sleep(30)
             await self.ocpp.flush_last_seen()
 
+    def _reload_station(self, station_id: str | None) -> None:
+        """A station's settings changed (maybe on another node): reload them into its session."""
+        sessions = self.registry.all() if station_id is None else [self.registry.get(station_id)]
+        for session in sessions:
+            if session is None:
+                continue
+
+            async def reload(session: Any = session) -> None:
+                row = await self.services.read(
+                    lambda conn: stations_repo.get_station(conn, session.station_id)
+                )
+                if row is not None:
+                    session.ctx.station.update(row)
+
+            task = asyncio.create_task(reload())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def health(self) -> dict[str, Any]:
+        """Cluster health for readiness checks: ``redis`` is False when this node cannot reach
+        Redis (None on a single node without Redis)."""
+        if self.cluster is not None:
+            return await self.cluster.health()  # type: ignore[no-any-return]
+        from watthub.cluster import single_node_health
+
+        return await single_node_health(self.node_id, len(self.registry))
+
     async def _periodic_purge(self) -> None:
         days = self.settings.message_log_retention_days
         while True:
             try:
+                if not await self.services.leases.claim_period(
+                    "message-log-purge", 3000, local_ok=True
+                ):
+                    await asyncio.sleep(3600)
+                    continue
 
                 async def op(conn: AsyncConnection) -> None:
                     removed = await messages_repo.purge_messages(conn, days)
@@ -221,6 +287,11 @@ class WattHub:
         for job in self._jobs:
             job.cancel()
         for job in self._jobs:
+            # Cancel again if a library swallowed the first cancellation (redis-py can, when it
+            # lands inside a command); otherwise stop would wait for the job's next wake-up.
+            while not job.done():
+                await asyncio.wait({job}, timeout=1.0)
+                job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
         await files_runtime.stop(self)
@@ -232,6 +303,8 @@ class WattHub:
         if self.ocpp_tls is not None:
             await self.ocpp_tls.stop()
         await self.services.events.drain()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.ocpp.flush_last_seen()
         await self.services.writer.stop()
         if self._sqlite_reader is not None:
@@ -252,10 +325,17 @@ class WattHub:
                 if s.tls_port is not None
                 else None
             ),
+            "console_url": s.api_url().removesuffix("api/v1"),
             "api_url": s.api_url(),
             "docs_url": s.api_url().removesuffix("/api/v1") + "/docs",
             **files_runtime.describe(self),
             "database": s.database_url,
+            "cluster": (
+                f"node {self.cluster.name} via {_hide_password(s.redis_url or '')} "
+                f"(prefix {s.cluster_prefix})"
+                if self.cluster is not None
+                else None
+            ),
         }
 
 

@@ -59,13 +59,33 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.option("--migrate/--no-migrate", default=None, help="Migrate the database first")
+@click.option(
+    "--workers",
+    default="1",
+    show_default=True,
+    help="Processes on the same ports (SO_REUSEPORT); 'auto' = one per core. More than one "
+    "needs PostgreSQL and WATTHUB_REDIS_URL (docs/cluster.md)",
+)
 @click.pass_context
-def serve(ctx: click.Context, migrate: bool | None) -> None:
+def serve(ctx: click.Context, migrate: bool | None, workers: str) -> None:
     """Run the OCPP endpoint and the operator API."""
+    from watthub.cluster.workers import WorkersRefused, check, supervise, worker_count
+
     settings = _settings(ctx)
     if migrate is not None:
         settings.auto_migrate = migrate
     setup_logging(settings.log_level, settings.log_json)
+    try:
+        count = worker_count(workers)
+        check(settings, count)
+    except WorkersRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    if count > 1:
+        click.echo(
+            f"WattHub: starting {count} workers on OCPP port {settings.ocpp_port} and "
+            f"API port {settings.api_port}"
+        )
+        sys.exit(supervise(settings, count, os.environ.get("WATTHUB_CONFIG")))
     try:
         import uvloop
 
@@ -76,16 +96,17 @@ def serve(ctx: click.Context, migrate: bool | None) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from watthub.app import NotMigrated, WattHub, tune_gc
+    from watthub.app import ClusterNeedsPostgres, NotMigrated, WattHub, tune_gc
 
     hub = WattHub(settings)
     try:
         await hub.start()
         tune_gc(settings.gc_threshold)
-    except NotMigrated as exc:
+    except (NotMigrated, ClusterNeedsPostgres) as exc:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()
     click.echo(f"WattHub {__import__('watthub').__version__} is running")
+    click.echo(f"  Console       : {info['console_url']}  (open it in a browser)")
     click.echo(f"  OCPP endpoint : {info['ocpp_url'] or 'off (plain_listener=false)'}")
     if info.get("ocpp_tls_url"):
         click.echo(f"  OCPP over TLS : {info['ocpp_tls_url']}")
@@ -94,6 +115,8 @@ async def _serve(settings: Settings) -> None:
     if info.get("ftp_url"):
         click.echo(f"  FTP receiver  : {info['ftp_url']}")
     click.echo(f"  Database      : {info['database']}")
+    if info.get("cluster"):
+        click.echo(f"  Cluster       : {info['cluster']}")
     if info.get("initial_admin"):
         admin = info["initial_admin"]
         click.echo(

@@ -192,6 +192,18 @@ class Settings(BaseSettings):
     ftp_port: int = 2121
     ftp_passive_ports: str = Field("", description="Passive port range, e.g. '60000-60100'")
     ftp_masquerade_address: str = Field("", description="Public IP announced in PASV replies")
+    # Cluster (docs/cluster.md): unset redis_url = one node, no Redis needed.
+    redis_url: str | None = Field(
+        None, description="Redis URL (redis://host:6379/0) that joins this process to a cluster"
+    )
+    node_name: str = Field("", description="This node's name in the cluster; default host-pid")
+    cluster_prefix: str = Field("watthub", description="Prefix of every Redis key and channel")
+    cluster_lease: float = Field(
+        10.0, gt=0, description="Seconds a node's claim on a station lasts without renewal"
+    )
+    reuse_port: bool = Field(
+        False, description="Bind listeners with SO_REUSEPORT (set for `serve --workers` workers)"
+    )
     log_level: str = "INFO"
     log_json: bool = False
 

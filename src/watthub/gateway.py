@@ -24,6 +24,10 @@ class StationTimeout(GatewayError):
     pass
 
 
+class ClusterUnavailable(GatewayError):
+    """The station is not on this node and the cluster (Redis) cannot be reached to find it."""
+
+
 class StationCallError(GatewayError):
     """The station answered with a CALLERROR."""
 
@@ -35,7 +39,18 @@ class StationCallError(GatewayError):
 
 
 class StationGateway(Protocol):
-    def is_connected(self, station_id: str) -> bool: ...
+    def is_connected(self, station_id: str) -> bool:
+        """Connected to *this* process (no I/O). Use :meth:`connected` for the whole cluster."""
+        ...
+
+    async def connected(self, station_id: str) -> bool:
+        """Connected to any node. Raises :class:`ClusterUnavailable` when that cannot be known."""
+        ...
+
+    async def connected_among(self, station_ids: list[str]) -> set[str]:
+        """Which of ``station_ids`` are connected anywhere (for lists; best effort: only this
+        node's stations when the cluster cannot be reached)."""
+        ...
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], timeout: float | None = None
@@ -47,10 +62,16 @@ class StationGateway(Protocol):
 class LocalGateway:
     def __init__(self, registry: SessionRegistry, default_timeout: float) -> None:
         self._registry = registry
-        self._timeout = default_timeout
+        self.default_timeout = default_timeout
 
     def is_connected(self, station_id: str) -> bool:
         return self._registry.get(station_id) is not None
+
+    async def connected(self, station_id: str) -> bool:
+        return self.is_connected(station_id)
+
+    async def connected_among(self, station_ids: list[str]) -> set[str]:
+        return {s for s in station_ids if self.is_connected(s)}
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], timeout: float | None = None
@@ -58,7 +79,7 @@ class LocalGateway:
         session = self._registry.get(station_id)
         if session is None:
             raise StationNotConnected(f"Station {station_id} is not connected")
-        return await session.call(action, payload, timeout or self._timeout)
+        return await session.call(action, payload, timeout or self.default_timeout)
 
     async def disconnect(self, station_id: str, reason: str) -> bool:
         session = self._registry.get(station_id)

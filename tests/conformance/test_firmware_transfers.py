@@ -243,6 +243,8 @@ async def test_cli_upload_list_and_status(
     assert station.sent("UpdateFirmware")[-1]["location"].endswith("/fw-9.bin")
 
 
+# The banner of one process: a cluster (two nodes, two banners) adds nothing here.
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 async def test_describe_shows_file_server_and_ftp(ftp_csms: Csms) -> None:
     """hub.describe() (the `watthub serve` banner) lists the file server and the FTP receiver
     with the addresses stations are given."""
@@ -252,6 +254,7 @@ async def test_describe_shows_file_server_and_ftp(ftp_csms: Csms) -> None:
     assert info["ftp_url"] == f"ftp://127.0.0.1:{ftp_port}/"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 async def test_describe_without_ftp(csms: Csms) -> None:
     plain = csms.hub.describe()
     assert plain["files_url"] == f"http://127.0.0.1:{csms.hub.api_port}/files/"

@@ -44,6 +44,7 @@ ROUTE_MODULES = [
     "watthub.api.routes.security",
     "watthub.api.routes.users",
     "watthub.api.routes.audit",
+    "watthub.api.routes.console",
 ]
 DEFAULT_ROLES = ("viewer", "operator")
 
@@ -117,4 +118,8 @@ def create_api(hub: WattHub) -> FastAPI:
             app.include_router(public)
             guarded.add(public.routes, "", None)
     guard_routes(app)
+    # The operator console: static pages at / (after the API, so /api and /docs win).
+    from watthub.console import mount
+
+    mount(app)
     return app

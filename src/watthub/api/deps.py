@@ -18,7 +18,12 @@ from watthub.api.authn import (
     check_access,
 )
 from watthub.domain.commands import CommandError, send_command
-from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.gateway import (
+    ClusterUnavailable,
+    StationCallError,
+    StationNotConnected,
+    StationTimeout,
+)
 
 if TYPE_CHECKING:
     from watthub.app import WattHub
@@ -113,6 +118,8 @@ async def run_command(
         raise HTTPException(409, str(exc)) from exc
     except StationTimeout as exc:
         raise HTTPException(504, str(exc)) from exc
+    except ClusterUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except StationCallError as exc:
         raise HTTPException(
             502,

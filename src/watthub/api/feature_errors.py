@@ -8,7 +8,12 @@ from typing import TypeVar
 from fastapi import HTTPException
 
 from watthub.domain.commands import CommandError
-from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
+from watthub.gateway import (
+    ClusterUnavailable,
+    StationCallError,
+    StationNotConnected,
+    StationTimeout,
+)
 
 T = TypeVar("T")
 
@@ -22,6 +27,8 @@ async def guarded(work: Awaitable[T]) -> T:
         raise HTTPException(409, str(exc)) from exc
     except StationTimeout as exc:
         raise HTTPException(504, str(exc)) from exc
+    except ClusterUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
     except StationCallError as exc:
         raise HTTPException(
             502, {"message": "The station answered with a CALLERROR", "errorCode": exc.code}

@@ -106,7 +106,7 @@ async def _send(
         station = await stations_repo.get_station(conn, station_id)
     if station is None:
         raise UnknownStation(f"Station {station_id} is not registered")
-    if not services.gateway.is_connected(station_id):
+    if not await services.gateway.connected(station_id):
         raise StationNotConnected(f"Station {station_id} is not connected")
     registration = services.registration.get(station_id, station.get("registration_status"))
     if action in NOT_WHILE_PENDING and registration == "Pending":

@@ -17,6 +17,7 @@ from watthub.storage.writer import BatchWriter
 if TYPE_CHECKING:
     from watthub.domain.events import EventBus
     from watthub.domain.invalidation import Invalidation
+    from watthub.domain.leases import Leases
     from watthub.domain.tag_cache import TagCache
 
 
@@ -39,6 +40,8 @@ class Services:
     # Handshake state (server/station_cache.py, server/credentials.py); set by WattHub.start.
     station_cache: Any = None
     credentials: Any = None
+    # Once-only work across nodes (domain/leases.py); set by WattHub.start.
+    leases: Leases = field(default=None)  # type: ignore[assignment]
 
 
 @dataclass

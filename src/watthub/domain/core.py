@@ -117,6 +117,14 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
     await writer.insert_pair((status_history, [history]), (upsert, [current]))
     if ctx.booted_at is not None:
         await status_after_boot(ctx, p["connectorId"], p["status"])
+    ctx.services.events.emit(
+        events.STATUS_CHANGED,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        status=p["status"],
+        error_code=p["errorCode"],
+        timestamp=p.get("timestamp"),
+    )
     if p["errorCode"] != "NoError":
         ctx.log.warning(
             "connector %s %s with error %s", p["connectorId"], p["status"], p["errorCode"]
@@ -285,6 +293,14 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
     # Rows of all MeterValues in a batch go to the database as one statement.
     statement = transactions_repo.meter_values_insert(ctx.services.engine.dialect.name)
     await ctx.services.writer.insert(statement, clip_rows(meter_values_table, rows))
+    # The station's own (already parsed, JSON-shaped) list: no work on the hot path.
+    ctx.services.events.emit(
+        events.METER_VALUES,
+        station_id=ctx.station_id,
+        connector_id=p["connectorId"],
+        transaction_id=p.get("transactionId"),
+        meter_value=p["meterValue"],
+    )
     return {}
 
 

@@ -42,6 +42,9 @@ async def firmware_status_notification(ctx: StationContext, p: dict[str, Any]) -
 
     entry = await ctx.services.writer.run(op)
     ctx.log.info("firmware status %s", status)
+    ctx.services.events.emit(
+        events.FIRMWARE_STATUS, station_id=ctx.station_id, kind="firmware", status=status
+    )
     rt = ctx.services.features.get("firmware")
     if entry is not None and rt is not None:
         rt.wake_campaigns()
@@ -57,6 +60,9 @@ async def diagnostics_status_notification(ctx: StationContext, p: dict[str, Any]
 
     await ctx.services.writer.run(op)
     ctx.log.info("diagnostics status %s", status)
+    ctx.services.events.emit(
+        events.FIRMWARE_STATUS, station_id=ctx.station_id, kind="diagnostics", status=status
+    )
     return {}
 
 

@@ -61,10 +61,15 @@ class CampaignRunner:
                 await asyncio.wait_for(self._wake.wait(), self._tick)
 
     async def advance_all(self) -> None:
-        async with self._services.engine.connect() as conn:
-            campaigns = await firmware_repo.list_campaigns(conn, status="running")
-        for campaign in campaigns:
-            await self._advance(campaign)
+        # One runner pass at a time cluster-wide: two nodes advancing the same campaign would
+        # send UpdateFirmware twice. Paused while Redis is unreachable (docs/cluster.md).
+        async with self._services.leases.held("firmware-campaigns") as mine:
+            if not mine:
+                return
+            async with self._services.engine.connect() as conn:
+                campaigns = await firmware_repo.list_campaigns(conn, status="running")
+            for campaign in campaigns:
+                await self._advance(campaign)
 
     async def _write(self, op: Any) -> Any:
         return await self._services.writer.run(op)

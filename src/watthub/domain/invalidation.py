@@ -25,11 +25,17 @@ API_TOKENS = "api_tokens"
 USERS = "users"  # key: a user name (its role/password/disabled flag changed)
 SESSIONS = "sessions"  # key: the hashed id of a console session that ended
 STATION_CONFIGURATION = "station_configuration"  # key: station id
+SITE_MEMBERS = "site_members"
+# Stations that may hold installed charging profiles (domain/smart_charging.py): the key is a
+# station that gained one, so that the node holding it cleans up at the end of a transaction.
+PROFILE_HOLDERS = "profile_holders"
 
 
 class Invalidation:
     def __init__(self) -> None:
         self._subscribers: dict[str, list[Callback]] = defaultdict(list)
+        # Set by the cluster: carries each publication to the other nodes.
+        self.relay: Callable[[str, str | None], None] | None = None
 
     def subscribe(self, kind: str, callback: Callback) -> None:
         self._subscribers[kind].append(callback)
@@ -37,6 +43,14 @@ class Invalidation:
     def publish(self, kind: str, key: str | None = None) -> None:
         """Drop ``key`` (or everything) of ``kind`` in every cache, here and on other nodes."""
         self.deliver(kind, key)
+        if self.relay is not None:
+            self.relay(kind, key)
+
+    def deliver_all(self) -> None:
+        """Drop everything of every kind: after a time in which relayed messages may have been
+        missed (the connection to the other nodes was down)."""
+        for kind in list(self._subscribers):
+            self.deliver(kind, None)
 
     def deliver(self, kind: str, key: str | None) -> None:
         """Run the local subscribers (a cluster relay calls this for remote messages)."""

@@ -172,7 +172,15 @@ async def synchronise(
 
     ``auto``: a Differential when the station's accepted content is known, else Full.
     ``id_tags``: a manual update of just these tags (unknown tags are deleted in a Differential).
-    Returns the parts sent with the station's answers."""
+    Returns the parts sent with the station's answers. One synchronisation per station at a
+    time, cluster-wide: two would compute their differences from the same accepted state."""
+    async with services.leases.lock(f"local-list:{station_id}", ttl=120):
+        return await _synchronise(services, station_id, update_type, id_tags)
+
+
+async def _synchronise(
+    services: Services, station_id: str, update_type: str, id_tags: list[str] | None
+) -> dict[str, Any]:
     async with services.engine.connect() as conn:
         if await stations_repo.get_station(conn, station_id) is None:
             raise UnknownStation(f"Station {station_id} is not registered")

@@ -175,9 +175,15 @@ async def expire_loop(services: Services) -> None:
         wake.clear()
         delay = MAX_SLEEP
         try:
-            expired = await services.writer.run(
-                lambda conn: reservations_repo.expire_due(conn, utcnow())
-            )
+            # Once cluster-wide; an idempotent update, so it runs locally while Redis is away.
+            async with services.leases.held("reservation-expiry", local_ok=True) as mine:
+                expired = (
+                    await services.writer.run(
+                        lambda conn: reservations_repo.expire_due(conn, utcnow())
+                    )
+                    if mine
+                    else []
+                )
             for r in expired:
                 log.info("reservation %s on %s expired", r["reservation_id"], r["station_id"])
             async with services.engine.connect() as conn:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.domain import pki_store
+from watthub.domain import events, pki_store
 from watthub.domain.commands import CommandNotAllowed, InvalidCommand, send_command
 from watthub.domain.context import Services, StationContext
 from watthub.domain.firmware import open_upload_location, own_upload_location
@@ -74,6 +74,14 @@ async def security_event(ctx: StationContext, payload: dict[str, Any]) -> dict[s
         )
 
     await ctx.services.writer.run(op)
+    ctx.services.events.emit(
+        events.SECURITY_EVENT,
+        station_id=ctx.station_id,
+        type=event_type,
+        critical=critical,
+        tech_info=payload.get("techInfo"),
+        timestamp=payload.get("timestamp"),
+    )
     return {}
 
 

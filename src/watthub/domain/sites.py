@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import events
 from watthub.domain.commands import CommandError, send_command
 from watthub.domain.context import Services
-from watthub.domain.invalidation import STATION_CONFIGURATION
+from watthub.domain.invalidation import SITE_MEMBERS, STATION_CONFIGURATION
 from watthub.domain.registry import on_startup
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
 from watthub.ocppj.config_keys import CHARGE_PROFILE_MAX_STACK_LEVEL, same_key
@@ -54,9 +54,6 @@ DEFAULT_STACK_LEVEL = 9
 # Seconds between a reconnect/boot and the resend (both events of one reconnect coalesce).
 RESEND_DELAY = 1.0
 _RESEND_KEY = "site_resend_pending"
-
-# Per event loop and site (an asyncio.Lock belongs to one loop; tests run several hubs).
-_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
 
 def _floor_tenth(value: float) -> float:
@@ -109,9 +106,8 @@ async def rebalance(
 
     ``refresh_station``: also re-send the unchanged limits of that station's transactions, and
     try again the limits it refused before."""
-    key = (id(asyncio.get_running_loop()), site_id)
-    lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock:
+    # One decision per site at a time, cluster-wide: never two nodes sending conflicting limits.
+    async with services.leases.lock(f"site:{site_id}"):
         sent: list[dict[str, Any]] = []
         # A refusal shrinks what the others may draw: plan again (a few rounds at most, each
         # refusal is final for the transaction until its station reconnects).
@@ -344,8 +340,8 @@ async def _site_members(services: Services) -> frozenset[str]:
 
 
 def forget_site_members(services: Services) -> None:
-    """Call after changing which stations belong to which site."""
-    services.features.pop(_MEMBERS, None)
+    """Call after changing which stations belong to which site (every node forgets)."""
+    services.invalidation.publish(SITE_MEMBERS)
 
 
 async def rebalance_station_site(services: Services, station_id: str) -> None:
@@ -369,6 +365,9 @@ async def setup(services: Services) -> None:
     services.invalidation.subscribe(
         STATION_CONFIGURATION,
         lambda station_id: levels.clear() if station_id is None else levels.pop(station_id, None),
+    )
+    services.invalidation.subscribe(
+        SITE_MEMBERS, lambda _key: services.features.pop(_MEMBERS, None)
     )
     services.events.subscribe(events.TRANSACTION_STARTED, on_started)
     services.events.subscribe(events.TRANSACTION_STOPPED, on_stopped)
@@ -402,7 +401,7 @@ async def resend_after_reconnect(services: Services, station_id: str) -> None:
         await asyncio.sleep(RESEND_DELAY)
     finally:
         pending.discard(station_id)
-    if not services.gateway.is_connected(station_id):
+    if not await services.gateway.connected(station_id):
         return
     registration = services.registration.get(station_id)
     if registration is None:

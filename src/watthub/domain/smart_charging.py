@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watthub.domain import events
 from watthub.domain.commands import InvalidCommand
 from watthub.domain.context import Services
+from watthub.domain.invalidation import PROFILE_HOLDERS
 from watthub.domain.registry import after_command, before_command, on_startup
 from watthub.smart_charging import (
     InstalledProfiles,
@@ -146,7 +147,11 @@ async def _update_installed(services: Services, station_id: str, change: Any) ->
             holders.discard(station_id)
         return list(removed)
 
-    return await services.writer.run(op)
+    removed = await services.writer.run(op)
+    if station_id in _stations_with_profiles(services):
+        # The node holding the station (maybe not this one) cleans up at transaction end.
+        services.invalidation.publish(PROFILE_HOLDERS, station_id)
+    return removed
 
 
 _HOLDERS = "smart_charging.stations_with_profiles"
@@ -347,3 +352,10 @@ async def setup(services: Services) -> None:
     async with services.engine.connect() as conn:
         _stations_with_profiles(services).update(await repo.stations_with_installed(conn))
     services.events.subscribe(events.TRANSACTION_STOPPED, on_stopped)
+
+    def holder(station_id: str | None) -> None:
+        # May hold profiles now; the end of its transaction reads the truth from the database.
+        if station_id is not None:
+            _stations_with_profiles(services).add(station_id)
+
+    services.invalidation.subscribe(PROFILE_HOLDERS, holder)

@@ -10,7 +10,7 @@ import http
 import logging
 import socket
 import ssl
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -41,11 +41,26 @@ def _plain(status: http.HTTPStatus, text: str, extra: dict[str, str] | None = No
     return Response(status.value, status.phrase, headers, body)
 
 
+class ConnectionObserver(Protocol):
+    """Told when a station's socket opens and closes (the cluster records ownership)."""
+
+    async def station_connected(self, session: StationSession) -> None: ...
+
+    async def station_disconnected(self, session: StationSession) -> None: ...
+
+
 class OcppServer:
-    def __init__(self, services: Services, registry: SessionRegistry, node_id: str) -> None:
+    def __init__(
+        self,
+        services: Services,
+        registry: SessionRegistry,
+        node_id: str,
+        observer: ConnectionObserver | None = None,
+    ) -> None:
         self.services = services
         self.registry = registry
         self.node_id = node_id
+        self.observer = observer
         self.message_log = MessageLogger(services.writer, services.settings.message_log)
         self._prefix = "/" + services.settings.ocpp_path.strip("/")
         self._server: Server | None = None
@@ -81,6 +96,7 @@ class OcppServer:
                 host or s.ocpp_host,
                 s.ocpp_port if port is None else port,
                 backlog=4096,
+                reuse_port=s.reuse_port or None,
                 **kwargs,
             )
 
@@ -216,11 +232,18 @@ class OcppServer:
         peer = ws.remote_address[0] if ws.remote_address else "?"
         log.info("[%s] connected from %s", station_id, peer)
         self._mark_connected(station_id, True)
+        # Emitted before any await, as on one node: local listeners see the connection at once.
         self.services.events.emit(events.STATION_CONNECTED, station_id=station_id)
         try:
+            if self.observer is not None:
+                # Before reading the first frame: commands from other nodes find the station
+                # from now on, and an older connection on another node is closed.
+                await self.observer.station_connected(session)
             await session.run()
         finally:
             self.registry.remove(session)
+            if self.observer is not None:
+                await self.observer.station_disconnected(session)
             if self.registry.get(station_id) is None:
                 self.services.registration.pop(station_id, None)
                 self._mark_connected(station_id, False, session.last_seen)

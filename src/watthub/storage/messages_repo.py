@@ -24,11 +24,17 @@ async def list_messages(
     *,
     limit: int = 200,
     before_id: int | None = None,
+    after_id: int | None = None,
     action: str | None = None,
+    direction: str | None = None,
 ) -> list[dict[str, Any]]:
     stmt = select(message_log).where(message_log.c.station_id == station_id)
     if before_id is not None:
         stmt = stmt.where(message_log.c.id < before_id)
+    if after_id is not None:
+        stmt = stmt.where(message_log.c.id > after_id)
+    if direction is not None:
+        stmt = stmt.where(message_log.c.direction == direction)
     if action is not None:
         stmt = stmt.where(message_log.c.action == action)
     result = await conn.execute(stmt.order_by(message_log.c.id.desc()).limit(limit))

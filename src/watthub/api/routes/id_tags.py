@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import Field
 
 from watthub.api import present
@@ -13,7 +15,7 @@ from watthub.api.deps import get_hub, require_token
 from watthub.api.present import ApiModel
 from watthub.domain.invalidation import ID_TAGS
 from watthub.storage import tags_repo
-from watthub.timeutil import as_utc
+from watthub.timeutil import as_utc, parse_ts
 
 router = APIRouter(tags=["id-tags"], dependencies=[Depends(require_token)])
 
@@ -70,3 +72,38 @@ async def delete_tag(id_tag: str, hub: Any = Depends(get_hub)) -> None:
     hub.services.invalidation.publish(ID_TAGS, id_tag)
     if not deleted:
         raise HTTPException(404, f"Id tag {id_tag} is unknown")
+
+
+@router.post(
+    "/id-tags/import",
+    summary="Import id tags from CSV (header idTag,status,expiryDate,parentIdTag): all or none",
+    openapi_extra={
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
+    },
+)
+async def import_tags(request: Request, hub: Any = Depends(get_hub)) -> dict[str, Any]:
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    entries = []
+    for number, line in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        id_tag = (line.get("idTag") or "").strip()
+        status = (line.get("status") or "").strip() or "Accepted"
+        if not 1 <= len(id_tag) <= 20:
+            raise HTTPException(422, f"line {number}: idTag must have 1 to 20 characters")
+        if status not in tags_repo.TAG_STATUSES:
+            raise HTTPException(422, f"line {number}: unknown status {status}")
+        expiry = (line.get("expiryDate") or "").strip()
+        try:
+            expiry_date = parse_ts(expiry) if expiry else None
+        except ValueError as exc:
+            raise HTTPException(422, f"line {number}: bad expiryDate {expiry!r}") from exc
+        parent = (line.get("parentIdTag") or "").strip() or None
+        if parent is not None and len(parent) > 20:
+            raise HTTPException(422, f"line {number}: parentIdTag has more than 20 characters")
+        entries.append((id_tag, status, expiry_date, parent))
+    if not entries:
+        raise HTTPException(422, "No id tags: the CSV needs the header idTag,status,expiryDate,...")
+    async with hub.services.engine.begin() as conn:  # one transaction: a bad file changes nothing
+        for id_tag, status, expiry_date, parent in entries:
+            await tags_repo.put_tag(conn, id_tag, status, expiry_date, parent)
+    hub.services.invalidation.publish(ID_TAGS)
+    return {"imported": len(entries)}

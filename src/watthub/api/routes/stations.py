@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import Field, field_validator
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +20,13 @@ from watthub.security.passwords import (
     hash_password,
     station_password,
 )
-from watthub.storage import messages_repo, security_repo, stations_repo, transactions_repo
+from watthub.storage import (
+    console_repo,
+    messages_repo,
+    security_repo,
+    stations_repo,
+    transactions_repo,
+)
 
 router = APIRouter(tags=["stations"], dependencies=[Depends(require_token)])
 
@@ -61,10 +67,12 @@ class PasswordChange(ApiModel):
     )
 
 
-def _station_view(hub: Any, station: dict[str, Any], connectors: list[dict[str, Any]]) -> dict:
+def _station_view(
+    station: dict[str, Any], connectors: list[dict[str, Any]], connected: set[str]
+) -> dict:
     out = present.row(station) or {}
     out["hasPassword"] = bool(station.get("password_hash"))
-    out["connected"] = hub.services.gateway.is_connected(station["id"])
+    out["connected"] = station["id"] in connected
     out["connectors"] = present.rows(connectors)
     return out
 
@@ -77,11 +85,29 @@ async def _get_or_404(hub: Any, station_id: str) -> dict[str, Any]:
     return station
 
 
-@router.get("/stations", summary="All stations with connection state")
-async def list_stations(hub: Any = Depends(get_hub)) -> list[dict[str, Any]]:
+@router.get(
+    "/stations",
+    summary="Stations with connection state and connectors (filtered and paged in the database)",
+    description="`q` searches id, description, vendor and model; `state` is one of online, "
+    "offline, faulted, charging, available. The header `X-Total-Count` gives the number of "
+    "matching stations.",
+)
+async def list_stations(
+    response: Response,
+    q: str | None = Query(None, max_length=255),
+    state: Literal["online", "offline", "faulted", "charging", "available"] | None = None,
+    limit: int = Query(100000, ge=1, le=100000),
+    offset: int = Query(0, ge=0),
+    hub: Any = Depends(get_hub),
+) -> list[dict[str, Any]]:
     async with hub.services.engine.connect() as conn:
-        stations = await stations_repo.list_stations(conn)
-    return [_station_view(hub, s, []) for s in stations]
+        stations, total = await console_repo.page_stations(
+            conn, q=q, state=state, limit=limit, offset=offset
+        )
+        connectors = await console_repo.connectors_of(conn, [s["id"] for s in stations])
+    response.headers["X-Total-Count"] = str(total)
+    connected = await hub.services.gateway.connected_among([s["id"] for s in stations])
+    return [_station_view(s, connectors[s["id"]], connected) for s in stations]
 
 
 @router.post("/stations", status_code=201, summary="Register a station")
@@ -109,7 +135,7 @@ async def create_station(body: StationCreate, hub: Any = Depends(get_hub)) -> di
             )
     except IntegrityError as exc:
         raise HTTPException(409, f"Station {body.id} already exists") from exc
-    return _station_view(hub, station, [])
+    return _station_view(station, [], set())
 
 
 @router.get("/stations/{station_id}", summary="One station: boot info, state, connectors")
@@ -117,7 +143,8 @@ async def get_station(station_id: str, hub: Any = Depends(get_hub)) -> dict[str,
     station = await _get_or_404(hub, station_id)
     async with hub.services.engine.connect() as conn:
         connectors = await stations_repo.list_connectors(conn, station_id)
-    return _station_view(hub, station, connectors)
+    connected = await hub.services.gateway.connected_among([station_id])
+    return _station_view(station, connectors, connected)
 
 
 @router.patch("/stations/{station_id}", summary="Change a station's settings")
@@ -142,6 +169,8 @@ async def update_station(
         session = hub.registry.get(station_id)
         if session is not None:
             session.ctx.station.update(values)
+        # The node holding the station (maybe another one) reloads its settings.
+        hub.services.invalidation.publish(STATIONS, station_id)
     return await get_station(station_id, hub)
 
 
@@ -198,13 +227,21 @@ async def messages(
     station_id: str,
     limit: int = Query(200, ge=1, le=5000),
     before_id: int | None = row_id_query(alias="beforeId"),
+    after_id: int | None = row_id_query(alias="afterId"),  # only newer entries
     action: str | None = None,
+    direction: Literal["in", "out"] | None = None,
     hub: Any = Depends(get_hub),
 ) -> list[dict[str, Any]]:
     await _get_or_404(hub, station_id)
     async with hub.services.engine.connect() as conn:
         entries = await messages_repo.list_messages(
-            conn, station_id, limit=limit, before_id=before_id, action=action
+            conn,
+            station_id,
+            limit=limit,
+            before_id=before_id,
+            after_id=after_id,
+            action=action,
+            direction=direction,
         )
     return [present.message(e) for e in entries]
 
