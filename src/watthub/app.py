@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import ssl
@@ -397,3 +398,18 @@ async def _serve_http(
             task.result()
         await asyncio.sleep(0.01)
     return server, task, bound
+def tune_gc(threshold: int) -> None:
+    """Fewer, cheaper garbage collections on the message path.
+
+    Everything created during start-up (modules, tables, compiled statements, schemas) lives for
+    the whole process: ``gc.freeze`` moves it out of the collector's sight, so full collections do
+    not traverse it. A higher generation-0 threshold trades a little memory for fewer collections:
+    the message path allocates many short-lived objects, almost none of them in reference cycles,
+    and profiles showed collection pauses of 58-102 ms at load. ``threshold`` 0 keeps Python's
+    defaults. Called by ``watthub serve`` once the hub runs (not by embedders such as the test
+    harness, which start many hubs in one process)."""
+    gc.collect()
+    gc.freeze()
+    if threshold > 0:
+        _, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(threshold, gen1, gen2)

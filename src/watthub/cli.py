@@ -96,11 +96,12 @@ def serve(ctx: click.Context, migrate: bool | None, workers: str) -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from watthub.app import ClusterNeedsPostgres, NotMigrated, WattHub
+    from watthub.app import ClusterNeedsPostgres, NotMigrated, WattHub, tune_gc
 
     hub = WattHub(settings)
     try:
         await hub.start()
+        tune_gc(settings.gc_threshold)
     except (NotMigrated, ClusterNeedsPostgres) as exc:
         raise click.ClickException(str(exc)) from exc
     info = hub.describe()

@@ -74,13 +74,13 @@ class Settings(BaseSettings):
         description="Seconds a station row stays cached for handshakes; changes through WattHub "
         "invalidate at once, direct database changes (CLI) take effect within this time",
     )
-    boot_admission_backlog: int = Field(
-        4000,
-        description="Answer BootNotification Pending (short interval) while more writes than "
-        "this are queued; 0 = never",
+    boot_admission_lag: float = Field(
+        3.0,
+        description="Answer BootNotification Pending (short interval) while queued writes wait "
+        "longer than this many seconds for their commit; 0 = never",
     )
     boot_admission_interval: int = Field(
-        10, description="Interval (s, jittered up to 2x) of an admission-control Pending"
+        5, description="Interval (s, jittered up to 2x) of an admission-control Pending"
     )
     password_checks_waiting: int = Field(
         64, description="Password (scrypt) checks that may queue before handshakes get 503"
@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     )
     wrong_password_max_backoff: float = Field(
         300.0, description="Longest wrong-password block (s); doubles per failure up to this"
+    )
+    gc_threshold: int = Field(
+        20_000,
+        description="Generation-0 threshold of Python's garbage collector (0 = Python default "
+        "700); start-up objects are frozen out of collections either way",
     )
     max_frame_size: int = 1024 * 1024
     max_inbound_queue: int = Field(16, description="Queued CALLs per station before disconnect")

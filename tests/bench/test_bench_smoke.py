@@ -266,6 +266,18 @@ def test_answers_are_checked() -> None:
     assert not F.check_answer("BootNotification", {**boot, "status": "Maybe"})
 
 
+def test_unknown_tag_only_affects_the_authorize() -> None:
+    """A session whose Authorize presented an unknown tag still starts with its known tag."""
+    w = Worker(
+        {"url_base": "ws://127.0.0.1:1/", "indices": [0], "unknown_tag_share": 1.0, "seed": 1}
+    )
+    st = w.stations[0]
+    auth = orjson.loads(w.frame_for(st, "Authorize", None))
+    start = orjson.loads(w.frame_for(st, "StartTransaction", None))
+    assert auth[3]["idTag"].startswith("BX") and st.tag_expect == "Invalid"
+    assert start[3]["idTag"].startswith("BT")
+
+
 def test_tags_are_never_shared_between_stations() -> None:
     """Each station walks its own slice of the 100,000 tags: no legitimate ConcurrentTx."""
     w = Worker({"url_base": "ws://127.0.0.1:1/", "indices": [0, 1, 2], "stations_total": 3})

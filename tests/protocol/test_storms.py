@@ -4,6 +4,8 @@ overload answered explicitly (HTTP 503 / 429 with Retry-After, BootNotification 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,19 @@ from tests.protocol.raw import RawStation
 from tests.support.chargepoint import basic_auth_header
 from watthub.server.credentials import _Backoff
 from watthub.storage.writer import BatchWriter
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, **settings: Any
+) -> AsyncIterator[tuple[Any, Csms]]:
+    """A WattHub with non-default settings, stopped afterwards."""
+    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, **settings)
+    try:
+        yield hub, csms
+    finally:
+        await csms.api.aclose()
+        await hub.stop()
 
 
 async def _status(url: str, **kwargs: Any) -> InvalidStatus:
@@ -82,8 +97,7 @@ async def test_reconnect_storm_needs_no_database_reads(csms: Csms) -> None:
 async def test_auto_registration_storm_is_coalesced_and_complete(
     backend: str, tmp_path: Path, tmp_path_factory: Any
 ) -> None:
-    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, auto_register=True)
-    try:
+    async with _running(backend, tmp_path, tmp_path_factory, auto_register=True) as (hub, csms):
         ids = [f"AUTO{i:03d}" for i in range(40)]
         batches_before = hub.services.writer.batches
         stations = await asyncio.gather(*(RawStation.open(csms.url(sid)) for sid in ids))
@@ -95,32 +109,25 @@ async def test_auto_registration_storm_is_coalesced_and_complete(
         assert hub.services.writer.batches - batches_before < 80
         for st in stations:
             await st.close()
-    finally:
-        await csms.api.aclose()
-        await hub.stop()
 
 
 async def test_saturated_password_checks_answer_503_with_retry_after(
     backend: str, tmp_path: Path, tmp_path_factory: Any
 ) -> None:
-    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, password_checks_waiting=0)
-    try:
+    settings = {"password_checks_waiting": 0}
+    async with _running(backend, tmp_path, tmp_path_factory, **settings) as (_hub, csms):
         await csms.add_station("BUSY1", password="correct-horse-1")
         busy = await _status(
             csms.url("BUSY1"), additional_headers=basic_auth_header("BUSY1", "correct-horse-1")
         )
         assert busy.response.status_code == 503
         assert int(busy.response.headers["Retry-After"]) >= 1
-    finally:
-        await csms.api.aclose()
-        await hub.stop()
 
 
 async def test_wrong_passwords_back_off_per_station(
     backend: str, tmp_path: Path, tmp_path_factory: Any
 ) -> None:
-    hub, csms = await start_csms(backend, tmp_path, tmp_path_factory, wrong_password_free=2)
-    try:
+    async with _running(backend, tmp_path, tmp_path_factory, wrong_password_free=2) as (hub, csms):
         await csms.add_station("G1", password="correct-horse-1")
         await csms.add_station("G2", password="correct-horse-2")
         good = basic_auth_header("G1", "correct-horse-1")
@@ -142,9 +149,6 @@ async def test_wrong_passwords_back_off_per_station(
         await _connect_ok(
             csms.url("G2"), additional_headers=basic_auth_header("G2", "correct-horse-2")
         )
-    finally:
-        await csms.api.aclose()
-        await hub.stop()
 
 
 def test_back_off_memory_is_bounded() -> None:
@@ -166,6 +170,7 @@ async def test_saturated_node_answers_boot_pending_with_short_interval(
     raw = await RawStation.open(csms.url("ADM1"))
     try:
         monkeypatch.setattr(BatchWriter, "backlog", property(lambda self: 10**6))
+        monkeypatch.setattr(csms.hub.services.writer, "lag", 60.0)
         pending = await raw.boot()
         assert pending[0] == 3 and pending[2]["status"] == "Pending"
         base = csms.hub.services.settings.boot_admission_interval

@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pg-url",
         default=None,
         help="database of the watthub-pg target, dropped and re-created "
-        "(default postgresql+asyncpg://postgres@127.0.0.1:5432/watthub_bench)",
+        "(default: a database watthub_bench_<pid> on 127.0.0.1:5432, dropped after the run)",
     )
     r.add_argument(
         "--watthub-env",

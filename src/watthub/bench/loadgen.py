@@ -447,7 +447,10 @@ class Worker:
                 # From the scheduled send time: a CALL that had to wait for the previous answer
                 # counts that wait (no coordinated omission).
                 latency = st.t_recv - next_t
-                if msg[0] == 3 and F.check_answer(action, msg[2], st.tag_expect):
+                # Only the Authorize may present an unknown tag; the session then starts and
+                # stops with its known tag, which must be Accepted.
+                expect = st.tag_expect if action == "Authorize" else "Accepted"
+                if msg[0] == 3 and F.check_answer(action, msg[2], expect):
                     ok[action] += 1
                     lat[action].append(latency)
                     if st.t_recv <= end_at:

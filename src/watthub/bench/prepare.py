@@ -22,8 +22,8 @@ from sqlalchemy.engine import make_url
 from watthub.bench import frames as F
 
 
-async def create_database(url: str) -> None:
-    """Drop and re-create the PostgreSQL database named in ``url`` (loopback only)."""
+async def create_database(url: str, create: bool = True) -> None:
+    """Drop (and re-create) the PostgreSQL database named in ``url`` (loopback only)."""
     import asyncpg  # type: ignore[import-untyped]
 
     parsed = make_url(url)
@@ -41,7 +41,8 @@ async def create_database(url: str) -> None:
     )
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--db-url", default=os.environ.get("WATTHUB_DATABASE_URL"))
     p.add_argument("--create-database", action="store_true")
+    p.add_argument("--drop-database", action="store_true")
     p.add_argument("--stations", type=int, default=0)
     p.add_argument("--prefix", default="KNOWN")
     p.add_argument("--password", default=None)
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(create_database(args.db_url))
     if args.stations:
         asyncio.run(register(args.db_url, args.stations, args.prefix, args.password))
+    if args.drop_database:
+        asyncio.run(create_database(args.db_url, create=False))
     return 0
 
 

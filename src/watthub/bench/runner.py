@@ -371,10 +371,18 @@ def run_storm(
             # First contact (not measured): every station connects once, which a server may use
             # to remember verified credentials; then all connections drop together.
             t0 = time.monotonic()
+            # Cold: one scrypt derivation per station (~50-200 ms each, two at a time on two
+            # cores), answered 503 + Retry-After while saturated: allow time for all of them.
+            first_deadline = max(cfg.storm_deadline, n * 0.25)
             first = merge_connect(
                 pool.command(
-                    {"cmd": "connect", "concurrency": cfg.connect_concurrency, "boot": True},
-                    cfg.storm_deadline + cfg.timeout * 4 + n / 20,
+                    {
+                        "cmd": "connect",
+                        "concurrency": cfg.connect_concurrency,
+                        "boot": True,
+                        "boot_deadline_s": first_deadline,
+                    },
+                    first_deadline + cfg.timeout * 4,
                 )
             )
             extra["first_connect_s"] = round(time.monotonic() - t0, 3)
@@ -785,4 +793,9 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
                 log(cfg, f"{name}: {scenario} failed: {exc}")
                 tres[scenario] = {"error": str(exc)}
             time.sleep(0.5)
+        if target.cleanup is not None:
+            try:
+                target.cleanup(target)
+            except BenchError as exc:
+                log(cfg, f"{name}: clean-up failed: {exc}")
     return results

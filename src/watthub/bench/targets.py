@@ -73,6 +73,8 @@ class ServerTarget:
     prepare: Callable[[ServerTarget], None] | None = None
     startup_timeout: float = 60.0
     info: dict[str, str] = field(default_factory=dict)
+    #: Run once after the target's last scenario (e.g. drop its database).
+    cleanup: Callable[[ServerTarget], None] | None = None
     #: PostgreSQL database the target uses: its server processes' CPU is counted as the target's.
     db_name: str | None = None
     #: The target is WattHub (station prefixes, pre-registered stations, passwords apply).
@@ -247,8 +249,9 @@ def _import_tags(target: ServerTarget) -> None:
     run_step(target, "watthub", "tag", "import", str(csv))
 
 
-#: Database of the ``watthub-pg`` target (dropped and re-created before the run).
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/watthub_bench"
+#: Database of the ``watthub-pg`` target: created before the run and dropped after it; the name is
+#: unique per benchmark process, so concurrent runs (and other users of the server) never collide.
+DEFAULT_PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/watthub_bench_{os.getpid()}"
 
 
 def watthub_target(
@@ -290,15 +293,23 @@ def watthub_target(
         info={"database": url.split("://", 1)[0], **(extra_env or {})},
         db_name=db_name,
         is_watthub=True,
+        cleanup=_drop_database if db_name is not None and db_url is None else None,
     )
+
+
+def _drop_database(target: ServerTarget) -> None:
+    run_step(target, "watthub.bench.prepare", "--drop-database")
 
 
 def watthub_pg_target(
     workdir: Path, pg_url: str | None = None, db_url: str | None = None, **options: object
 ) -> ServerTarget:
     """WattHub on PostgreSQL (``--pg-url``, default :data:`DEFAULT_PG_URL`)."""
-    url = pg_url or (db_url if db_url and not db_url.startswith("sqlite") else DEFAULT_PG_URL)
-    return watthub_target(workdir, db_url=url, name="watthub-pg", **options)  # type: ignore[arg-type]
+    url = pg_url or (db_url if db_url and not db_url.startswith("sqlite") else None)
+    target = watthub_target(workdir, db_url=url or DEFAULT_PG_URL, name="watthub-pg", **options)  # type: ignore[arg-type]
+    if url is None:
+        target.cleanup = _drop_database  # our own database, not one the user named
+    return target
 
 
 #: Redis of the ``watthub-cluster*`` targets (override: --watthub-env WATTHUB_REDIS_URL=...).

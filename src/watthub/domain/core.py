@@ -4,7 +4,6 @@ Transaction messages are answered only after their data is committed (``writer.r
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -39,14 +38,15 @@ BOOT_RETRY_INTERVAL = 60
 
 @on("BootNotification")
 async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
-    limit = ctx.settings.boot_admission_backlog
-    if limit and ctx.services.writer.backlog > limit:
+    limit = ctx.settings.boot_admission_lag
+    writer = ctx.services.writer
+    if limit and writer.lag > limit and writer.backlog:
         # Admission control: the node is saturated (a reconnect storm). Answer at once, store
         # nothing, and spread the retries out (jitter) instead of letting boots queue up until
         # stations time out. Pending: the station retries after ``interval`` (spec §4.2).
         base = ctx.settings.boot_admission_interval
         ctx.services.registration[ctx.station_id] = "Pending"
-        ctx.log.info("boot answered Pending: %d writes queued", ctx.services.writer.backlog)
+        ctx.log.info("boot answered Pending: writes wait %.1f s", writer.lag)
         return {
             "status": "Pending",
             "currentTime": now_ts(),
@@ -70,17 +70,10 @@ async def boot_notification(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         "meter_serial_number": p.get("meterSerialNumber"),
     }
 
-    async def store(conn: AsyncConnection) -> None:
-        await stations_repo.update_station(
-            conn,
-            ctx.station_id,
-            registration_status=policy,
-            last_boot_at=now,
-            last_seen_at=now,
-            **info,
-        )
-
-    await ctx.services.writer.run(store)
+    # One parameter set of a prebuilt UPDATE: the boots of a storm share one executemany.
+    await ctx.services.writer.insert(
+        stations_repo.STORE_BOOT, [stations_repo.boot_row(ctx.station_id, policy, now, info)]
+    )
     if any(ctx.station.get(k) != v for k, v in info.items()):
         # The handshake cache holds the row (the serial number is checked against a profile 3
         # certificate): drop it when the boot changed it. A reboot with the same data does not.
@@ -121,7 +114,7 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
     # connector's current status (an upsert that only moves forward in time).
     writer = ctx.services.writer
     upsert = stations_repo.current_status_upsert(ctx.services.engine.dialect.name)
-    await asyncio.gather(writer.insert(status_history, [history]), writer.insert(upsert, [current]))
+    await writer.insert_pair((status_history, [history]), (upsert, [current]))
     ctx.services.events.emit(
         events.STATUS_CHANGED,
         station_id=ctx.station_id,

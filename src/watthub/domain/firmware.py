@@ -12,6 +12,7 @@ status notifications).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -215,6 +216,9 @@ async def record_diagnostics_answer(
     await services.writer.run(op)
 
 
+_BOOT_READS = "firmware.boot_reads"
+
+
 async def on_station_booted(services: Services, station_id: str, status: str) -> None:
     """Event listener: remember the version a station reports after a firmware install."""
 
@@ -229,7 +233,13 @@ async def on_station_booted(services: Services, station_id: str, status: str) ->
             return station
         return None
 
-    station = await services.read(relevant)
+    # Bounded: in a reconnect storm every boot runs these reads; unbounded they took every pooled
+    # connection (PostgreSQL) until checkouts timed out. Queued here, they just run a bit later.
+    gate = services.features.get(_BOOT_READS)
+    if gate is None:
+        gate = services.features[_BOOT_READS] = asyncio.Semaphore(4)
+    async with gate:
+        station = await services.read(relevant)
     if station is None:
         return
     version = station.get("firmware_version")

@@ -319,6 +319,7 @@ def _as_level(value: Any) -> int | None:
 
 _MEMBERS = "sites.members"
 _MEMBERS_TTL = 5.0
+_MEMBERS_LOADING = "sites.members.loading"
 
 
 async def _site_members(services: Services) -> frozenset[str]:
@@ -327,8 +328,23 @@ async def _site_members(services: Services) -> frozenset[str]:
     cached = services.features.get(_MEMBERS)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]  # type: ignore[no-any-return]
-    members = frozenset(await services.read(repo.all_site_station_ids))
+    # Single flight: in a reconnect storm thousands of boots miss at the same moment; one query
+    # answers them all (one each exhausted the PostgreSQL pool).
+    loading: asyncio.Future[frozenset[str]] | None = services.features.get(_MEMBERS_LOADING)
+    if loading is not None:
+        return await asyncio.shield(loading)
+    loading = asyncio.get_running_loop().create_future()
+    services.features[_MEMBERS_LOADING] = loading
+    try:
+        members = frozenset(await services.read(repo.all_site_station_ids))
+    except BaseException as exc:
+        loading.set_exception(exc)
+        loading.exception()  # retrieved: waiters (if any) get it raised
+        raise
+    finally:
+        services.features.pop(_MEMBERS_LOADING, None)
     services.features[_MEMBERS] = (time.monotonic() + _MEMBERS_TTL, members)
+    loading.set_result(members)
     return members
 
 

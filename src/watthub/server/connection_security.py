@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,41 @@ def _check_certificate(
     return None
 
 
+class _Throttled:
+    """One log line per reason and interval, with a count: a storm answered with 503s must not
+    write thousands of lines."""
+
+    interval = 10.0
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def note(self, station_id: str, reason: str) -> None:
+        now = time.monotonic()
+        self._counts[reason] = self._counts.get(reason, 0) + 1
+        if now - self._last.get(reason, -1e9) >= self.interval:
+            count = self._counts.pop(reason)
+            self._last[reason] = now
+            log.warning(
+                "[%s] connection refused: %s (%d refusal(s) of this kind in the last %.0f s)",
+                station_id,
+                reason,
+                count,
+                self.interval,
+            )
+
+
+_THROTTLED = _Throttled()
+
+
 async def record_refusal(services: Services, station_id: str, refusal: Refusal) -> None:
-    log.warning("[%s] connection refused: %s", station_id, refusal.reason)
     if refusal.status in (429, 503):
         # Overload and back-off answers are not security events worth a row each: a storm or a
-        # guessing bot would turn them into a write flood. The log line above is kept.
+        # guessing bot would turn them into a write flood (and a log flood).
+        _THROTTLED.note(station_id, refusal.reason)
         return
+    log.warning("[%s] connection refused: %s", station_id, refusal.reason)
 
     async def op(conn: AsyncConnection) -> None:
         await security_repo.insert_event(

@@ -13,7 +13,6 @@ import ssl
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -267,19 +266,14 @@ class OcppServer:
         self, station_id: str, connected: bool, last_seen: float | None = None
     ) -> None:
         now = utcnow()
-        node = self.node_id
-
-        async def op(conn: AsyncConnection) -> None:
-            if connected:
-                await stations_repo.update_station(
-                    conn, station_id, connected_since=now, connected_node=node, last_seen_at=now
-                )
-            else:
-                await stations_repo.update_station(
-                    conn, station_id, connected_since=None, connected_node=None, last_seen_at=now
-                )
-
-        self.services.writer.post(op)
+        row = {
+            "sid": station_id,
+            "since": now if connected else None,
+            "node": self.node_id if connected else None,
+            "seen": now,
+        }
+        # Coalesced with every other station's connect/disconnect of the batch (one executemany).
+        self.services.writer.post_rows(stations_repo.MARK_CONNECTED, [row])
 
     async def flush_last_seen(self) -> None:
         """Write the last-seen time of connected stations (kept in memory between flushes)."""

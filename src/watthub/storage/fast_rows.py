@@ -56,13 +56,23 @@ def sqlite_executemany(
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     out = []
+    # The rows of one message share their datetime objects (nine sampled values, one timestamp):
+    # convert each distinct value once.
+    converted: dict[Any, Any] = {}
     for columns, group in groups.items():
         sql, order, convert = _compiled(target, columns)
         params = []
         for row in group:
             values = [row[k] for k in order]
             for i in convert:
-                values[i] = _sqlite_value(values[i])
+                v = values[i]
+                c = converted.get(v, _MISSING)
+                if c is _MISSING:
+                    c = converted[v] = _sqlite_value(v)
+                values[i] = c
             params.append(tuple(values))
         out.append((sql, params))
     return out
+
+
+_MISSING = object()

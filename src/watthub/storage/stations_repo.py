@@ -61,6 +61,52 @@ TOUCH_LAST_SEEN = (
 )
 
 
+# Connection state and boot data: prebuilt UPDATEs taking one parameter set per station, so the
+# writes of a storm's thousands of handshakes and boots coalesce into one executemany per batch.
+MARK_CONNECTED = (
+    update(stations)
+    .where(stations.c.id == bindparam("sid"))
+    .values(
+        connected_since=bindparam("since"),
+        connected_node=bindparam("node"),
+        last_seen_at=bindparam("seen"),
+    )
+)
+BOOT_COLUMNS = (
+    "vendor",
+    "model",
+    "serial_number",
+    "charge_box_serial_number",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial_number",
+)
+STORE_BOOT = (
+    update(stations)
+    .where(stations.c.id == bindparam("sid"))
+    .values(
+        registration_status=bindparam("b_status"),
+        last_boot_at=bindparam("b_at"),
+        last_seen_at=bindparam("b_seen"),
+        **{c: bindparam("b_" + c) for c in BOOT_COLUMNS},
+    )
+)
+
+
+def boot_row(station_id: str, status: str, at: datetime, info: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of :data:`STORE_BOOT` (values clipped to the column sizes)."""
+    info = clip(stations, {c: info.get(c) for c in BOOT_COLUMNS})
+    return {
+        "sid": station_id,
+        "b_status": status,
+        "b_at": at,
+        "b_seen": at,
+        **{"b_" + c: info[c] for c in BOOT_COLUMNS},
+    }
+
+
 async def update_station(conn: AsyncConnection, station_id: str, **values: Any) -> bool:
     result = await conn.execute(
         update(stations).where(stations.c.id == station_id).values(**clip(stations, values))

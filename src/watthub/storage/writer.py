@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table
@@ -47,6 +47,7 @@ class _Item:
     work: WriteOp | _Rows
     future: asyncio.Future[Any] | None
     rows: _Rows | None = None  # rows inserted with ``work`` (coalesced per table)
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class BatchWriter:
@@ -70,6 +71,10 @@ class BatchWriter:
         self.batches = 0
         self.ops = 0
         self.failures = 0  # writes that failed (their caller got the error)
+        # How long the first write of the last committed batch waited in the queue: the
+        # saturation signal of admission control (a count of queued items is not: message-log
+        # rows are cheap, a transaction write is not).
+        self.lag = 0.0
         self.isolations = 0  # batches split to isolate a write the database refused
         # Called with (writes, seconds) after each committed batch (metrics: commit latency).
         self.on_commit: Callable[[int, float], None] | None = None
@@ -108,6 +113,15 @@ class BatchWriter:
         durably; the rows of one target from the whole batch go in one ``executemany``."""
         if rows:
             await self._durable(_Rows(target, rows))
+
+    async def insert_pair(
+        self,
+        first: tuple[Table | Executable, list[dict[str, Any]]],
+        second: tuple[Table | Executable, list[dict[str, Any]]],
+    ) -> None:
+        """Rows for two targets, durably in the same commit, with one future (a gather of two
+        ``insert`` calls costs two tasks and two futures per message)."""
+        await self._durable(_Rows(*first), _Rows(*second))
 
     def post(self, op: WriteOp) -> None:
         self._queue.put_nowait(_Item(op, None))
@@ -206,6 +220,7 @@ class BatchWriter:
         self.ops += len(live)
         if self.on_commit is not None:
             self.on_commit(len(live), time.perf_counter() - started)
+        self.lag = time.monotonic() - live[0].queued_at
         for item, result in zip(live, results, strict=True):
             if item.future is not None and not item.future.done():
                 item.future.set_result(result)
