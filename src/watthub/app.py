@@ -398,6 +398,8 @@ async def _serve_http(
             task.result()
         await asyncio.sleep(0.01)
     return server, task, bound
+
+
 def tune_gc(threshold: int) -> None:
     """Fewer, cheaper garbage collections on the message path.
 
