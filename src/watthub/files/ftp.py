@@ -22,6 +22,7 @@ from typing import Any
 
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import DTPHandler, FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
 from watthub.files import store
@@ -131,7 +132,10 @@ class FtpReceiver:
                 # A broken transfer is not a diagnostics file: drop the partial data.
                 Path(file).unlink(missing_ok=True)
 
-        self._server = ThreadedFTPServer((host, port), Handler)
+        # An acceptor loop of its own: pyftpdlib's default is a process-wide IOLoop singleton, and
+        # two receivers in one process (two hubs embedded, as the cluster tests do) would then
+        # drive the same loop from two threads and corrupt its handlers.
+        self._server = ThreadedFTPServer((host, port), Handler, ioloop=IOLoop())
         self.port: int = self._server.socket.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name="watthub-ftp", daemon=True)
 
