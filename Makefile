@@ -32,8 +32,12 @@ format: dev
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
+# Three test processes: most of a test's time is spent waiting (sockets, commits, subprocesses),
+# so even on two cores this cuts the suite from ~30 to ~8 minutes. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
