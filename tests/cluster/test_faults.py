@@ -16,6 +16,7 @@ import pytest
 from tests.cluster.nodes import CALL_TIMEOUT, LEASE, connected_on, free_port
 from tests.conftest import CI, PG_HOST, PG_PORT
 from tests.support.poll import eventually
+from tests.support.tcp_proxy import TcpProxy
 from watthub.cluster.routing import ROUTING_MARGIN
 
 
@@ -176,50 +177,9 @@ async def test_redis_down_and_back(fresh: Any, private_redis: Any) -> None:
     assert len(on_a.sent("ClearCache")) >= 3 and len(late.sent("ClearCache")) >= 2
 
 
-class TcpProxy:
-    """Forwards 127.0.0.1:port → PostgreSQL; ``cut`` drops every connection and refuses new
-    ones, ``restore`` accepts again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(Exception):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers.discard(writer)
-        self._writers.discard(up_writer)
-
-
 @pytest.fixture
 async def pg_proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy()
-    await proxy.restore()
+    proxy = await TcpProxy(PG_HOST, PG_PORT).start()
     try:
         yield proxy
     finally:
