@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from tests.support.chargepoint import TestChargePoint, open_station_socket
+from tests.support.poll import eventually
 
 LEASE = 1.5  # seconds: short, so that takeovers are quick to test
 CALL_TIMEOUT = 3.0
@@ -176,3 +177,11 @@ class Cluster:
 
 async def connected_on(api: httpx.AsyncClient, station_id: str) -> bool:
     return bool((await api.get(f"/stations/{station_id}")).json()["connected"])
+
+
+async def becomes_connected_on(api: httpx.AsyncClient, station_id: str, timeout: float = 5) -> bool:
+    """The owning node records its claim in Redis just after the handshake: another node sees
+    the station a moment later (on a busy machine, up to a few seconds)."""
+    return bool(
+        await eventually(lambda: connected_on(api, station_id), lambda c: c, timeout=timeout)
+    )

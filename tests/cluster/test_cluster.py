@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.cluster.nodes import CALL_TIMEOUT, Cluster, connected_on
+from tests.cluster.nodes import CALL_TIMEOUT, Cluster, becomes_connected_on
 from tests.support.poll import eventually
 from watthub.cluster.routing import ROUTING_MARGIN
 
@@ -28,7 +28,7 @@ async def test_command_reaches_the_station_on_another_node(cluster: Cluster) -> 
     cp = await cluster.station("X-CMD", "A")
     cp.answers["ChangeConfiguration"] = {"status": "RebootRequired"}
     async with cluster.api("B") as b, cluster.api("C") as c:
-        assert await connected_on(b, "X-CMD") and await connected_on(c, "X-CMD")
+        assert await becomes_connected_on(b, "X-CMD") and await becomes_connected_on(c, "X-CMD")
         response = await b.post(
             "/stations/X-CMD/ocpp/ChangeConfiguration",
             json={"key": "HeartbeatInterval", "value": "60"},
@@ -95,7 +95,7 @@ async def test_duplicate_identity_newer_connection_wins_across_nodes(cluster: Cl
     # The old socket's disconnect must not release the new connection's claim.
     await asyncio.sleep(0.5)
     async with cluster.api("A") as a:
-        assert await connected_on(a, "X-DUP")
+        assert await becomes_connected_on(a, "X-DUP")
 
 
 async def test_id_tag_change_on_one_node_applies_at_once_on_another(cluster: Cluster) -> None:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
+from watthub.aio import stop_task
 from watthub.cluster.node import ClusterNode, unless_cancelled
 from watthub.domain.leases import LocalLeases
 
@@ -61,9 +62,7 @@ class RedisLeases:
         try:
             yield
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            await stop_task(renewal)
             with contextlib.suppress(RedisError, OSError):
                 await self._release(keys=[self._key(name)], args=[token])
 

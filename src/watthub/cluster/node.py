@@ -30,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from watthub.aio import stop_task
 from watthub.config import Settings
 from watthub.domain.events import EventBus
 from watthub.domain.invalidation import Invalidation
@@ -116,11 +117,7 @@ class ClusterNode:
         if self.redis_ok:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), 2 * REDIS_TIMEOUT)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*(stop_task(task) for task in self._tasks))
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from watthub.aio import stop_task
 from watthub.cluster.leases import RELEASE_IF_MINE
 from watthub.cluster.node import ClusterNode, unless_cancelled
 
@@ -70,10 +71,7 @@ class Ownership:
         self._task = asyncio.create_task(self._renew_loop(), name="watthub-cluster-ownership")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     # -- connect / disconnect ---------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ import logging
 import time
 from typing import Any
 
+from watthub.aio import stop_task
+
 log = logging.getLogger("watthub.cluster")
 
 
@@ -25,6 +27,7 @@ class Membership:
         self.period = period
         self.expiry = 3 * period
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def announce(self) -> None:
         now = time.time()
@@ -42,7 +45,7 @@ class Membership:
         self._task = asyncio.create_task(self._run(), name="watthub-cluster-membership")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.announce()
             except Exception as exc:  # Redis away: keep trying, the node serves regardless
@@ -50,10 +53,8 @@ class Membership:
             await asyncio.sleep(self.period)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        await stop_task(self._task)
+        self._task = None
         with contextlib.suppress(Exception):
             await self.redis.zrem(self.key, self.name)
