@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.aio import stop_task
 from watthub.config import Settings
 from watthub.domain.accounts import INITIAL_ADMIN, ensure_initial_admin
 from watthub.domain.context import Services
@@ -27,6 +28,7 @@ from watthub.domain.registry import STARTUP_HOOKS
 from watthub.domain.tag_cache import TagCache
 from watthub.files import runtime as files_runtime
 from watthub.gateway import LocalGateway
+from watthub.logs import throttle
 from watthub.observability import collect
 from watthub.observability.health import Health, database_check, task_check
 from watthub.ocppj import schemas
@@ -34,7 +36,7 @@ from watthub.server.credentials import CredentialGuard
 from watthub.server.registry import SessionRegistry
 from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
-from watthub.storage import db, messages_repo, stations_repo, users_repo
+from watthub.storage import db, messages_repo, users_repo
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
 from watthub.timeutil import utcnow
@@ -258,9 +260,17 @@ class WattHub:
                 continue
 
             async def reload(session: Any = session) -> None:
-                row = await self.services.read(
-                    lambda conn: stations_repo.get_station(conn, session.station_id)
-                )
+                # Through the handshake cache (dropped by the same invalidation just before):
+                # the reloads of a storm of boots share one query per 500 stations instead of
+                # one pooled connection each, which exhausted PostgreSQL's pool and failed
+                # handshakes (10,000 auto-registered stations: 446 HTTP 500s).
+                try:
+                    row = await self.services.station_cache.get(session.station_id)
+                except Exception as exc:
+                    throttle.log(
+                        log, "station-reload", logging.WARNING, "station reload failed: %r", exc
+                    )
+                    return
                 if row is not None:
                     session.ctx.station.update(row)
 
@@ -306,15 +316,9 @@ class WattHub:
         # Readiness answers 503 from now on, so a load balancer stops sending stations here.
         self.services.health.draining = True
         for job in self._jobs:
-            job.cancel()
+            job.cancel()  # all at once; stop_task then waits for each (bounded)
         for job in self._jobs:
-            # Cancel again if a library swallowed the first cancellation (redis-py can, when it
-            # lands inside a command); otherwise stop would wait for the job's next wake-up.
-            while not job.done():
-                await asyncio.wait({job}, timeout=1.0)
-                job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+            await stop_task(job)
         await files_runtime.stop(self)
         if self._api_server is not None and self._api_task is not None:
             self._api_server.should_exit = True

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.chargepoint import TestChargePoint, open_station_socket
+from tests.support.processes import SERVE, free_port, stop, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +87,7 @@ def test_db_upgrade_station_tag_and_token_commands(env: dict[str, str], tmp_path
 def test_serve_refuses_an_unmigrated_database(env: dict[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "watthub", "serve", "--no-migrate"],
-        env={**env, "WATTHUB_OCPP_PORT": str(_free_port()), "WATTHUB_API_PORT": str(_free_port())},
+        env={**env, "WATTHUB_OCPP_PORT": str(free_port()), "WATTHUB_API_PORT": str(free_port())},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -101,18 +99,12 @@ def test_serve_refuses_an_unmigrated_database(env: dict[str, str]) -> None:
     assert "traceback" not in message
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(env: dict[str, str]) -> Iterator[tuple[dict[str, str], int, int]]:
-    ocpp_port, api_port = _free_port(), _free_port()
+    ocpp_port, api_port = free_port(), free_port()
     env = {**env, "WATTHUB_OCPP_PORT": str(ocpp_port), "WATTHUB_API_PORT": str(api_port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "watthub", "serve", "--migrate"],
+        [*SERVE, "--migrate"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -120,24 +112,10 @@ def server(env: dict[str, str]) -> Iterator[tuple[dict[str, str], int, int]]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{api_port}/api/v1/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "watthub serve did not come up"
-            time.sleep(0.2)
+        wait_healthy(api_port, process, why=lambda: process.stdout.read() if process.stdout else "")
         yield env, ocpp_port, api_port
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 async def test_send_through_a_running_server(server: tuple[dict[str, str], int, int]) -> None:
@@ -187,7 +165,7 @@ def test_cli_refuses_what_the_api_refuses(env: dict[str, str]) -> None:
 
 
 def test_send_without_a_server_says_so(env: dict[str, str]) -> None:
-    base = f"http://127.0.0.1:{_free_port()}/api/v1"
+    base = f"http://127.0.0.1:{free_port()}/api/v1"
     result = run(
         env, "send", "CP1", "Reset", '{"type": "Soft"}', "--token", "t", "--api-url", base, ok=False
     )
@@ -199,16 +177,16 @@ def test_send_without_a_server_says_so(env: dict[str, str]) -> None:
 
 
 def test_serve_banner_shows_the_file_server(env: dict[str, str]) -> None:
-    api_port = _free_port()
+    api_port = free_port()
     env = {
         **env,
-        "WATTHUB_OCPP_PORT": str(_free_port()),
+        "WATTHUB_OCPP_PORT": str(free_port()),
         "WATTHUB_API_PORT": str(api_port),
         "WATTHUB_FTP_ENABLED": "true",
-        "WATTHUB_FTP_PORT": str(_free_port()),
+        "WATTHUB_FTP_PORT": str(free_port()),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "watthub", "serve", "--migrate"],
+        [*SERVE, "--migrate"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.test_cli import ROOT, _free_port, env  # noqa: F401  (env is a fixture)
+from tests.api.test_cli import ROOT, env  # noqa: F401  (env is a fixture)
+from tests.support.processes import free_port
 
 MiB = 1024 * 1024
 
 
 def _start(environ: dict[str, str]) -> tuple[subprocess.Popen[str], int, list[str]]:
-    api_port = _free_port()
+    api_port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "watthub", "serve", "--migrate"],
         env={
             **environ,
-            "WATTHUB_OCPP_PORT": str(_free_port()),
+            "WATTHUB_OCPP_PORT": str(free_port()),
             "WATTHUB_API_PORT": str(api_port),
         },
         cwd=ROOT,

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ import httpx
 
 from tests.support.chargepoint import TestChargePoint, open_station_socket
 from tests.support.poll import eventually
+from tests.support.processes import free_port
 
 LEASE = 1.5  # seconds: short, so that takeovers are quick to test
 CALL_TIMEOUT = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -18,8 +18,9 @@ import httpx
 
 from tests.api.test_observability import Samples, parse, value
 from tests.cluster import test_faults
-from tests.cluster.nodes import Cluster, free_port
+from tests.cluster.nodes import Cluster
 from tests.support.poll import eventually
+from tests.support.processes import free_port
 
 private_redis = test_faults.private_redis  # the fixture: a redis-server this test may kill
 

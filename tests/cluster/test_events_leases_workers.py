@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from tests.cluster.nodes import free_port
 from tests.conftest import (
     REDIS_HOST,
     REDIS_PORT,
@@ -29,6 +28,7 @@ from tests.conftest import (
 )
 from tests.support.chargepoint import TestChargePoint, open_station_socket
 from tests.support.poll import eventually
+from tests.support.processes import free_port
 from watthub.app import WattHub
 from watthub.config import Settings
 from watthub.domain import events

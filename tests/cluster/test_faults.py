@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.nodes import CALL_TIMEOUT, LEASE, connected_on, free_port
+from tests.cluster.nodes import CALL_TIMEOUT, LEASE, connected_on
 from tests.conftest import CI, PG_HOST, PG_PORT
 from tests.support.poll import eventually
+from tests.support.processes import free_port
 from tests.support.tcp_proxy import TcpProxy
 from watthub.cluster.routing import ROUTING_MARGIN
 

@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.nodes import LEASE, free_port
+from tests.cluster.nodes import LEASE
 from tests.conftest import CI
 from tests.support.chargepoint import TestChargePoint, open_station_socket
 from tests.support.poll import eventually
+from tests.support.processes import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cluster.md"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -20,14 +19,9 @@ from typing import Any
 import pytest
 
 from tests.console.conftest import CHROMIUM, SCREENSHOTS, require_browser
+from tests.support.processes import SERVE, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
@@ -42,20 +36,11 @@ def _lines(process: subprocess.Popen[str]) -> queue.Queue[str]:
     return out
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
     require_browser()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATTHUB_")}
-    ocpp_port, api_port = _free_port(), _free_port()
+    ocpp_port, api_port = free_port(), free_port()
     env.update(
         PYTHONPATH=str(ROOT / "src"),
         WATTHUB_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'watthub.db'}",
@@ -64,7 +49,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
         WATTHUB_API_PORT=str(api_port),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "watthub", "serve", "--migrate"],
+        [*SERVE, "--migrate"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -90,7 +75,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "ocpp": ocpp_port,
         }
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_newcomer_charges_from_the_browser(served: dict[str, Any]) -> None:
@@ -148,4 +133,4 @@ def test_newcomer_charges_from_the_browser(served: dict[str, Any]) -> None:
         finally:
             browser.close()
             if simulator is not None:
-                _stop(simulator)
+                stop(simulator)

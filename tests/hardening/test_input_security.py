@@ -7,11 +7,9 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -19,6 +17,7 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import Csms, start_csms
 from tests.protocol.raw import RawStation
 from tests.support.poll import eventually
+from tests.support.processes import free_port, wait_healthy_async
 
 BAD_IDS = [".", "..", "a\nb", "a\x00b", "CP1 ", " CP1", "a\x1b[31mb", "a\u2028b", "a/b", ""]
 
@@ -121,17 +120,9 @@ async def test_authorization_key_checks_and_redaction_ignore_key_case(csms: Csms
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> None:
     """The real ``watthub serve`` log (its own handlers and formatter)."""
-    ocpp_port, api_port = _free_port(), _free_port()
+    ocpp_port, api_port = free_port(), free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -156,18 +147,9 @@ async def test_station_supplied_text_cannot_forge_log_lines(tmp_path: Path) -> N
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.returncode is None, log_file.read_text()
-                try:
-                    async with httpx.AsyncClient() as client:
-                        health = await client.get(f"http://127.0.0.1:{api_port}/api/v1/health")
-                    if health.status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "watthub serve did not come up"
-                await asyncio.sleep(0.2)
+            await wait_healthy_async(
+                api_port, lambda: process.returncode is None, 30, log_file.read_text
+            )
             base = f"ws://127.0.0.1:{ocpp_port}/ocpp"
             forged = "X%0A2026-01-01%2000:00:00,000%20ERROR%20watthub:%20FORGED-BY-PATH"
             assert await _refused(f"{base}/{forged}") == 400

@@ -8,22 +8,20 @@ Bounded for CI: a few chargers, two kills, about a second of load between them."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from tests.conftest import database_url
 from tests.integrity.charger import ENERGY, Charger
+from tests.support.processes import free_port, wait_healthy_async
 from watthub.storage import db, stations_repo, tags_repo
 from watthub.storage.tables import meter_values, transactions
 from watthub.timeutil import as_utc, parse_ts
@@ -34,17 +32,11 @@ KILLS = 2
 LOAD_SECONDS = 1.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """``python -m watthub serve`` as a subprocess, restartable on the same ports and database."""
 
     def __init__(self, url: str, tmp_path: Path) -> None:
-        self.ocpp_port, self.api_port = _free_port(), _free_port()
+        self.ocpp_port, self.api_port = free_port(), free_port()
         self.log = tmp_path / "server.log"
         self.env = {
             **os.environ,
@@ -69,14 +61,10 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        async with httpx.AsyncClient() as client, asyncio.timeout(60):
-            while True:
-                assert self.process.returncode is None, self.log.read_text()
-                with contextlib.suppress(httpx.HTTPError):
-                    health = await client.get(f"http://127.0.0.1:{self.api_port}/api/v1/health")
-                    if health.status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
+        process = self.process
+        await wait_healthy_async(
+            self.api_port, lambda: process.returncode is None, 60, self.log.read_text
+        )
 
     async def kill(self) -> None:
         assert self.process is not None

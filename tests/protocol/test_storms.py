@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 import websockets
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import Csms, start_csms
 from tests.protocol.raw import RawStation
 from tests.support.chargepoint import basic_auth_header
+from tests.support.poll import eventually
 from watthub.server.credentials import _Backoff
 from watthub.storage.writer import BatchWriter
 
@@ -180,3 +182,45 @@ async def test_saturated_node_answers_boot_pending_with_short_interval(
         assert accepted[2]["status"] == "Accepted"
     finally:
         await raw.close()
+
+
+async def test_boots_that_change_station_rows_reload_them_without_a_query_each(
+    backend: str, tmp_path: Path, tmp_path_factory: Any
+) -> None:
+    """A boot that changes a station's row drops it from every node's cache and reloads it into
+    its session; in a storm those reloads once took a pooled connection each (PostgreSQL's pool
+    ran dry and handshakes failed with HTTP 500). They now share the cache's batched query."""
+    async with _running(backend, tmp_path, tmp_path_factory, auto_register=True) as (hub, csms):
+        ids = [f"RL{i:03d}" for i in range(30)]
+        stations = await asyncio.gather(*(RawStation.open(csms.url(sid)) for sid in ids))
+        loads = hub.services.station_cache.loads
+        boots = await asyncio.gather(*(st.boot() for st in stations))
+        assert all(b[2]["status"] == "Accepted" for b in boots)
+
+        async def vendors() -> set[Any]:
+            return {hub.registry.get(sid).ctx.station.get("vendor") for sid in ids}
+
+        await eventually(vendors, lambda seen: seen == {"Raw"})
+        await asyncio.sleep(0.2)  # let every reload finish
+        # Reloaded through the cache's batched query (a query per reload before).
+        assert 1 <= hub.services.station_cache.loads - loads < len(ids)
+        for st in stations:
+            await st.close()
+
+
+async def test_handshake_while_the_database_is_busy_answers_503_with_retry_after(
+    csms: Csms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await csms.add_station("BUSY1")
+    cache = csms.hub.services.station_cache
+    cache.invalidate(None)
+
+    async def pool_exhausted(op: Any) -> Any:
+        raise PoolTimeout("QueuePool limit of size 20 overflow 10 reached")
+
+    monkeypatch.setattr(cache, "_read", pool_exhausted)
+    refused = await _status(csms.url("BUSY1"))
+    assert refused.response.status_code == 503
+    assert int(refused.response.headers["Retry-After"]) > 0
+    monkeypatch.undo()
+    await _connect_ok(csms.url("BUSY1"))

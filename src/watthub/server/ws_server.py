@@ -19,11 +19,13 @@ from websockets.http11 import Request, Response
 
 from watthub.domain import events, station_ids
 from watthub.domain.context import Services
+from watthub.logs import throttle
 from watthub.server.connection_security import check_connection, record_refusal
 from watthub.server.message_log import MessageLogger
 from watthub.server.registry import SessionRegistry
 from watthub.server.session import StationSession
 from watthub.storage import stations_repo
+from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 from watthub.timeutil import utcnow
 
 log = logging.getLogger("watthub.ocpp")
@@ -122,7 +124,19 @@ class OcppServer:
         return identity
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        response = await self._process_request(connection, request)
+        try:
+            response = await self._process_request(connection, request)
+        except Exception as exc:
+            if not (is_unavailable(exc) or isinstance(exc, DatabaseUnavailable)):
+                raise
+            # The database (or the pool) cannot answer the lookup now: a station that is told
+            # when to come back retries; an HTTP 500 reads like a permanent failure.
+            throttle.log(
+                log, "handshake-db", logging.WARNING, "handshake refused, database busy: %r", exc
+            )
+            response = _plain(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "Busy, retry later", {"Retry-After": "5"}
+            )
         if response is not None:
             self.services.metrics.handshake_refused(response.status_code)
         return response

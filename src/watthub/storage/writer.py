@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watthub.logs import throttle
@@ -300,7 +301,15 @@ class DatabaseUnavailable(Exception):
 
 
 # What says "the database cannot be reached or is too slow" rather than "this write is wrong".
-_UNAVAILABLE = (OperationalError, InterfaceError, TimeoutError, ConnectionError, OSError)
+# SQLAlchemy's TimeoutError: no pooled connection became free in time (the database is slow).
+_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    TimeoutError,
+    PoolTimeout,
+    ConnectionError,
+    OSError,
+)
 
 
 def is_unavailable(exc: BaseException) -> bool:
