@@ -12,6 +12,7 @@ from ocpp.v16 import call, call_result
 from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
+from tests.support.poll import eventually
 from watthub.timeutil import parse_ts
 
 FIRMWARE = b"\x7fWATTHUB-FW" + bytes(range(256)) * 64
@@ -88,7 +89,10 @@ async def test_tc_044_1_firmware_download_and_install(csms: Csms) -> None:
 
     await install_sequence(cp, "Installed", "2.0")
 
-    state = await firmware_state(csms)
+    # The version after the boot is recorded by a listener of the boot, after its answer.
+    state = await eventually(
+        lambda: firmware_state(csms), lambda s: s["updates"][0]["versionAfter"] is not None
+    )
     assert state["firmwareVersion"] == "2.0"
     assert state["current"]["status"] == "Installed"
     assert [e["status"] for e in reversed(state["timeline"])] == [
@@ -141,7 +145,9 @@ async def test_tc_044_3_firmware_installation_failed(csms: Csms) -> None:
 
     await install_sequence(cp, "InstallationFailed", "1.0")
 
-    state = await firmware_state(csms)
+    state = await eventually(
+        lambda: firmware_state(csms), lambda s: s["updates"][0]["versionAfter"] is not None
+    )
     assert state["current"]["status"] == "InstallationFailed"
     assert state["firmwareVersion"] == "1.0"
     assert state["updates"][0]["versionAfter"] == "1.0"

@@ -204,6 +204,9 @@ async def test_boots_that_change_station_rows_reload_them_without_a_query_each(
         await asyncio.sleep(0.2)  # let every reload finish
         # Reloaded through the cache's batched query (a query per reload before).
         assert 1 <= hub.services.station_cache.loads - loads < len(ids)
+        # The firmware module's "anything to check at this boot?" is one query per batch too.
+        firmware_checks = hub.services.features["firmware.boot_candidates"]
+        assert 1 <= firmware_checks.fetches < len(ids)
         for st in stations:
             await st.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.aio import BatchedLookup
 from watthub.domain import events
 from watthub.domain.commands import CommandError, CommandNotAllowed, InvalidCommand
 from watthub.domain.context import Services, StationContext
@@ -217,6 +218,7 @@ async def record_diagnostics_answer(
 
 
 _BOOT_READS = "firmware.boot_reads"
+_BOOT_CANDIDATES = "firmware.boot_candidates"
 
 
 async def on_station_booted(services: Services, station_id: str, status: str) -> None:
@@ -233,8 +235,20 @@ async def on_station_booted(services: Services, station_id: str, status: str) ->
             return station
         return None
 
-    # Bounded: in a reconnect storm every boot runs these reads; unbounded they took every pooled
-    # connection (PostgreSQL) until checkouts timed out. Queued here, they just run a bit later.
+    # In a reconnect storm every station boots at once: the boots of one loop iteration share
+    # one query that finds the few stations with anything to check (almost always none).
+    candidates = services.features.get(_BOOT_CANDIDATES)
+    if candidates is None:
+
+        async def fetch(ids: list[str]) -> dict[str, bool]:
+            found = await services.read(lambda conn: firmware_repo.may_await_boot(conn, ids))
+            return dict.fromkeys(found, True)
+
+        candidates = services.features[_BOOT_CANDIDATES] = BatchedLookup(fetch)
+    if not await candidates.get(station_id):
+        return
+    # Bounded: unbounded, these reads once took every pooled connection (PostgreSQL) until
+    # checkouts timed out. Queued here, they just run a bit later.
     gate = services.features.get(_BOOT_READS)
     if gate is None:
         gate = services.features[_BOOT_READS] = asyncio.Semaphore(4)

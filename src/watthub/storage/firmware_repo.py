@@ -153,8 +153,13 @@ async def latest_update_awaits_boot(conn: AsyncConnection, station_id: str) -> b
     return (
         row is not None
         and row.booted_at is None
-        and row.last_status in ("Downloaded", "Installing", "Installed")
+        and row.last_status in _DOWNLOADED
     )
+
+
+# Statuses that say the image was downloaded: a boot after one of these runs what the install
+# left (InstallationFailed included: its report can overtake the handling of the boot before it).
+_DOWNLOADED = ("Downloaded", "Installing", "Installed", "InstallationFailed")
 
 
 async def record_boot_version(
@@ -171,7 +176,7 @@ async def record_boot_version(
     row = latest.first()
     if row is None or row.booted_at is not None:
         return
-    if row.last_status not in ("Downloaded", "Installing", "Installed"):
+    if row.last_status not in _DOWNLOADED:
         return
     await conn.execute(
         update(firmware_updates)
@@ -376,3 +381,27 @@ async def link_latest_update(conn: AsyncConnection, station_id: str, campaign_id
             .where(firmware_updates.c.id == update_id)
             .values(campaign_id=campaign_id)
         )
+
+
+async def may_await_boot(conn: AsyncConnection, station_ids: list[str]) -> set[str]:
+    """Which of these stations might need a look at their next boot: an update that has not
+    seen its boot yet, or an entry in flight in a running campaign. A superset (any such
+    update, not only the latest): the exact checks then run for these few stations only."""
+    updates = select(firmware_updates.c.station_id).where(
+        firmware_updates.c.station_id.in_(station_ids),
+        firmware_updates.c.booted_at.is_(None),
+        firmware_updates.c.last_status.in_(_DOWNLOADED),
+    )
+    campaigns = (
+        select(firmware_campaign_stations.c.station_id)
+        .join(
+            firmware_campaigns, firmware_campaigns.c.id == firmware_campaign_stations.c.campaign_id
+        )
+        .where(
+            firmware_campaign_stations.c.station_id.in_(station_ids),
+            firmware_campaign_stations.c.state.in_(IN_FLIGHT),
+            firmware_campaigns.c.status == "running",
+        )
+    )
+    rows = await conn.execute(updates.union(campaigns))
+    return {row[0] for row in rows}
