@@ -16,10 +16,10 @@ Callers get a copy of the row: a session mutates its own dict (boot information)
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
+from watthub.aio import BatchedLookup
 from watthub.storage import stations_repo
 from watthub.storage.db import Read
 
@@ -33,13 +33,15 @@ class StationCache:
         self._read = read
         self._ttl = ttl
         self._max = max_entries
-        self._batch = batch
         self._rows: dict[str, tuple[float, Row]] = {}
-        self._pending: dict[str, list[asyncio.Future[Row | None]]] = {}
-        self._loader: asyncio.Task[None] | None = None
+        self._lookup: BatchedLookup[str, Row] = BatchedLookup(self._fetch, batch)
         # Bumped by every invalidation: a load that overlapped one must not store its rows.
         self._generation = 0
-        self.loads = 0  # queries run (for tests and metrics)
+
+    @property
+    def loads(self) -> int:
+        """Queries run (for tests and metrics)."""
+        return self._lookup.fetches
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -48,11 +50,7 @@ class StationCache:
         hit = self._rows.get(station_id)
         if hit is not None and hit[0] > time.monotonic():
             return dict(hit[1])
-        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(station_id, []).append(future)
-        if self._loader is None or self._loader.done():
-            self._loader = asyncio.create_task(self._load(), name="watthub-station-cache")
-        row = await future
+        row = await self._lookup.get(station_id)
         return dict(row) if row is not None else None
 
     def put(self, row: Row) -> None:
@@ -67,28 +65,11 @@ class StationCache:
         else:
             self._rows.pop(station_id, None)
 
-    async def _load(self) -> None:
-        # Let every handshake that is ready in this loop iteration queue its id first.
-        await asyncio.sleep(0)
-        while self._pending:
-            ids = list(self._pending)[: self._batch]
-            waiters = {sid: self._pending.pop(sid) for sid in ids}
-            generation = self._generation
-            try:
-                rows = await self._read(lambda conn, ids=ids: stations_repo.get_stations(conn, ids))
-            except Exception as exc:
-                for futures in waiters.values():
-                    for f in futures:
-                        if not f.done():
-                            f.set_exception(exc)
-                continue
-            self.loads += 1
-            by_id = {r["id"]: r for r in rows}
-            store = generation == self._generation
-            for sid, futures in waiters.items():
-                row = by_id.get(sid)
-                if row is not None and store:
-                    self.put(row)
-                for f in futures:
-                    if not f.done():
-                        f.set_result(row)
+    async def _fetch(self, ids: list[str]) -> dict[str, Row]:
+        generation = self._generation
+        rows = await self._read(lambda conn: stations_repo.get_stations(conn, ids))
+        by_id = {r["id"]: r for r in rows}
+        if generation == self._generation:
+            for row in rows:
+                self.put(row)
+        return by_id

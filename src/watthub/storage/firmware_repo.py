@@ -150,11 +150,7 @@ async def latest_update_awaits_boot(conn: AsyncConnection, station_id: str) -> b
         .limit(1)
     )
     row = latest.first()
-    return (
-        row is not None
-        and row.booted_at is None
-        and row.last_status in _DOWNLOADED
-    )
+    return row is not None and row.booted_at is None and row.last_status in _DOWNLOADED
 
 
 # Statuses that say the image was downloaded: a boot after one of these runs what the install
