@@ -203,6 +203,12 @@ async def test_logout_and_phone_width(console: Console) -> None:
     # No horizontal scrolling of the page at phone width.
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
+    # A 48-character id (an EVSE-id-like identity) wraps instead of widening the page.
+    long_id = "DE*WHB*E" + "1234567890" * 4
+    await console.csms.add_station(long_id)
+    await page.goto(f"/#/stations/{long_id}")
+    await page.wait_for_selector("#sec-message")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     # The busiest page fits too: station with connectors, configuration, commands, log.
     await console.csms.add_station("CP6")
     console.simulate("CP6")
