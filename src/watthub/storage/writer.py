@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -68,6 +69,11 @@ class BatchWriter:
         self._durable_waiting = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        # Durable writes in the order they were queued, with the time their caller gives up;
+        # one timer fails the overdue ones (an ``asyncio.wait_for`` per write cost a task
+        # switch, a timer and a cancellation scope per message).
+        self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
         self.batches = 0
         self.ops = 0
         self.failures = 0  # writes that failed (their caller got the error)
@@ -92,6 +98,9 @@ class BatchWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -131,21 +140,41 @@ class BatchWriter:
             self._queue.put_nowait(_Item(_Rows(target, rows), None))
 
     async def _durable(self, work: WriteOp | _Rows, rows: _Rows | None = None) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.put_nowait(_Item(work, future, rows))
         self._durable_waiting.set()
-        if self._write_timeout is None:
-            return await future
-        try:
-            # On timeout the future is cancelled: a write that has not started by then is
-            # skipped by the writer, so the caller's error answer is the whole truth. (One
-            # already in the database's hands may still commit — as after a crash between
-            # commit and answer; station messages are idempotent for that reason.)
-            return await asyncio.wait_for(future, self._write_timeout)
-        except TimeoutError:
-            raise DatabaseUnavailable(
-                f"the database did not take the write within {self._write_timeout:g} s"
-            ) from None
+        if self._write_timeout is not None:
+            self._deadlines.append((time.monotonic() + self._write_timeout, future))
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self._sweep_period(), self._sweep)
+        return await future
+
+    def _sweep_period(self) -> float:
+        # How late a timed-out caller may hear of it: a small part of the timeout.
+        assert self._write_timeout is not None
+        return min(self._write_timeout / 8, 0.25)
+
+    def _sweep(self) -> None:
+        """Fail the durable writes whose caller has waited ``write_timeout``: the caller gets
+        ``DatabaseUnavailable``. A write that has not started by then is skipped by the writer
+        (its future is done), so the caller's error answer is the whole truth. (One already in
+        the database's hands may still commit — as after a crash between commit and answer;
+        station messages are idempotent for that reason.)"""
+        self._sweeper = None
+        deadlines = self._deadlines
+        now = time.monotonic()
+        while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
+            _deadline, future = deadlines.popleft()
+            if not future.done():
+                future.set_exception(
+                    DatabaseUnavailable(
+                        f"the database did not take the write within {self._write_timeout:g} s"
+                    )
+                )
+        if deadlines:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.call_later(self._sweep_period(), self._sweep)
 
     @property
     def backlog(self) -> int:
@@ -279,9 +308,10 @@ class BatchWriter:
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
         ]
-        if any(item.future is not None and item.future.cancelled() for item in batch):
-            # A caller gave up while the batch waited for the database (write timeout) and was
-            # answered an error: its write must not commit now. Roll back; the rest is redone.
+        if any(item.future is not None and item.future.done() for item in batch):
+            # A caller gave up while the batch waited for the database (write timeout, or its
+            # task was cancelled) and was answered an error: its write must not commit now.
+            # Roll back; the rest is redone. (No future is resolved before the commit.)
             raise _Abandoned
         return results
 
