@@ -27,7 +27,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watthub.logs import throttle
-from watthub.storage.fast_rows import sqlite_executemany
+from watthub.storage.fast_rows import (
+    raw_executemany,
+    sqlite_executemany,
+    sqlite_executemany_tuples,
+)
 from watthub.storage.sqlite_writer import SQLiteBatchConnection
 
 T = TypeVar("T")
@@ -40,7 +44,9 @@ log = logging.getLogger(__name__)
 class _Rows:
     # A table (rows are inserted) or a statement taking one parameter set per row (an upsert).
     target: Table | Executable
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | list[tuple[Any, ...]]
+    # Set: ``rows`` are tuples of these columns (no dict per row on the hot path).
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -131,6 +137,13 @@ class BatchWriter:
         """Rows for two targets, durably in the same commit, with one future (a gather of two
         ``insert`` calls costs two tasks and two futures per message)."""
         await self._durable(_Rows(*first), _Rows(*second))
+
+    async def insert_tuples(
+        self, target: Table | Executable, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """:meth:`insert` with rows as tuples of ``columns``."""
+        if rows:
+            await self._durable(_Rows(target, rows, columns))
 
     def post(self, op: WriteOp) -> None:
         self._queue.put_nowait(_Item(op, None))
@@ -291,19 +304,30 @@ class BatchWriter:
 
     @staticmethod
     async def _apply(conn: Any, batch: list[_Item]) -> list[Any]:
-        by_target: dict[Table | Executable, list[dict[str, Any]]] = {}
+        by_target: dict[tuple[Table | Executable, tuple[str, ...] | None], list[Any]] = {}
         for item in batch:
             for part in (item.work, item.rows):
                 if isinstance(part, _Rows):
-                    by_target.setdefault(part.target, []).extend(part.rows)
+                    by_target.setdefault((part.target, part.columns), []).extend(part.rows)
+        raw = getattr(conn, "raw_sqlite", None)
         sqlite = conn.dialect.name == "sqlite"
-        for target, rows in by_target.items():
+        for (target, columns), rows in by_target.items():
             # In queue order, so two updates of one row in a batch apply in the order they came.
             if sqlite:
-                for sql, params in sqlite_executemany(target, rows):
-                    await conn.exec_driver_sql(sql, params)
+                groups = (
+                    sqlite_executemany(target, rows)
+                    if columns is None
+                    else [sqlite_executemany_tuples(target, columns, rows)]
+                )
+                for sql, params in groups:
+                    if raw is not None:
+                        raw_executemany(raw, sql, params)
+                    else:
+                        await conn.exec_driver_sql(sql, params)
             else:
                 statement = target.insert() if isinstance(target, Table) else target
+                if columns is not None:
+                    rows = [dict(zip(columns, row, strict=True)) for row in rows]
                 await conn.execute(statement, rows)
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
