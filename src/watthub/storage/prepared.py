@@ -41,7 +41,8 @@ _NO_DEFAULT = object()
 class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[int, _Compiled] = {}
+        # Keyed by the dialect object's id; the dialect is kept so that id is never reused.
+        self._compiled: dict[int, tuple[Dialect, _Compiled]] = {}
 
     async def rows(self, conn: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The result rows as dicts (column name → value)."""
@@ -79,8 +80,8 @@ class Prepared:
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(id(dialect))
         if found is None:
-            found = self._compiled[id(dialect)] = _compile(self.statement, dialect)
-        return found
+            found = self._compiled[id(dialect)] = (dialect, _compile(self.statement, dialect))
+        return found[1]
 
     @staticmethod
     def _run(raw: sqlite3.Connection, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
