@@ -27,7 +27,7 @@ from watthub.domain.transactions import (
     stored_id_tag_info,
 )
 from watthub.storage import stations_repo, transactions_repo
-from watthub.storage.clip import clip_rows
+from watthub.storage.clip import clip
 from watthub.storage.tables import meter_values as meter_values_table
 from watthub.storage.tables import status_history
 from watthub.timeutil import format_ts, now_ts, parse_ts, utcnow
@@ -251,11 +251,11 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
             await transactions_repo.record_stop_anomaly(conn, ctx.station_id, tx_id, outcome, p)
         linked = tx_id if outcome in ("stopped", "already_stopped", "stopped_after_close") else None
         connector = tx["connector_id"] if tx is not None else 0
+        samples = meter_rows(
+            ctx.station_id, connector, linked, p.get("transactionData") or [], "StopTransaction"
+        )
         await transactions_repo.insert_meter_values(
-            conn,
-            meter_rows(
-                ctx.station_id, connector, linked, p.get("transactionData") or [], "StopTransaction"
-            ),
+            conn, [dict(zip(METER_COLUMNS, row, strict=True)) for row in samples]
         )
         info = None
         if id_tag is not None:
@@ -292,7 +292,7 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
 
     # Rows of all MeterValues in a batch go to the database as one statement.
     statement = transactions_repo.meter_values_insert(ctx.services.engine.dialect.name)
-    await ctx.services.writer.insert(statement, clip_rows(meter_values_table, rows))
+    await ctx.services.writer.insert_tuples(statement, METER_COLUMNS, rows)
     # The station's own (already parsed, JSON-shaped) list: no work on the hot path.
     ctx.services.events.emit(
         events.METER_VALUES,
@@ -341,31 +341,85 @@ def meter_rows(
     transaction_id: int | None,
     meter_value: list[dict[str, Any]],
     source: str,
-) -> list[dict[str, Any]]:
-    rows = []
+) -> list[tuple[Any, ...]]:
+    """The ``meter_values`` rows of a message as tuples of ``METER_COLUMNS``, strings already
+    cut to their columns (a tuple per sampled value, no dict: the hot path of MeterValues)."""
+    rows: list[tuple[Any, ...]] = []
     # The n-th sampled value of this very message gets key + n: a redelivery repeats the keys.
     key = transactions_repo.message_checksum(source, connector_id, transaction_id, meter_value)
+    nth_key = transactions_repo.nth_key
     for mv in meter_value:
         ts = _timestamp(mv.get("timestamp"))
         for sv in mv.get("sampledValue") or ():
+            get = sv.get
+            attrs = _sample_attributes(
+                (
+                    get("measurand", "Energy.Active.Import.Register"),
+                    get("phase"),
+                    get("unit"),
+                    get("context", "Sample.Periodic"),
+                    get("location"),
+                    get("format"),
+                )
+            )
+            value = str(get("value"))
+            if len(value) > _VALUE_MAX:
+                value = value[:_VALUE_MAX]
             rows.append(
-                {
-                    "station_id": station_id,
-                    "connector_id": connector_id,
-                    "transaction_id": transaction_id,
-                    "timestamp": ts,
-                    "value": str(sv.get("value")),
-                    "measurand": sv.get("measurand", "Energy.Active.Import.Register"),
-                    "phase": sv.get("phase"),
-                    "unit": sv.get("unit"),
-                    "context": sv.get("context", "Sample.Periodic"),
-                    "location": sv.get("location"),
-                    "format": sv.get("format"),
-                    "source": source,
-                    "sample_key": transactions_repo.nth_key(key, len(rows)),
-                }
+                (
+                    station_id,
+                    connector_id,
+                    transaction_id,
+                    ts,
+                    value,
+                    *attrs,
+                    source,
+                    nth_key(key, len(rows)),
+                )
             )
     return rows
+
+
+METER_COLUMNS = (
+    "station_id",
+    "connector_id",
+    "transaction_id",
+    "timestamp",
+    "value",
+    "measurand",
+    "phase",
+    "unit",
+    "context",
+    "location",
+    "format",
+    "source",
+    "sample_key",
+)
+_SAMPLE_COLUMNS = ("measurand", "phase", "unit", "context", "location", "format")
+_VALUE_MAX = meter_values_table.c.value.type.length
+# The attributes of a sampled value (measurand, phase, unit, context, location, format), cut to
+# their columns: a network's meters send a handful of combinations, so each is clipped once.
+_FITTED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_FITTED_MAX = 4096
+
+
+def _sample_attributes(attrs: tuple[Any, ...]) -> tuple[Any, ...]:
+    try:
+        return _FITTED[attrs]
+    except KeyError:
+        pass
+    except TypeError:  # a lenient station's unhashable value: not cached
+        return _fit(attrs)
+    fitted = _fit(attrs)
+    if len(_FITTED) >= _FITTED_MAX:  # a station making up values must not grow it for ever
+        _FITTED.clear()
+    _FITTED[attrs] = fitted
+    return fitted
+
+
+def _fit(attrs: tuple[Any, ...]) -> tuple[Any, ...]:
+    row = clip(meter_values_table, dict(zip(_SAMPLE_COLUMNS, attrs, strict=True)))
+    return tuple(row[c] for c in _SAMPLE_COLUMNS)
 
 
 def _timestamp(value: str | None) -> datetime:

@@ -14,25 +14,24 @@ from sqlalchemy import String, Table
 
 
 @cache
-def _limits(table: Table) -> dict[str, int]:
-    return {
-        c.name: c.type.length
+def _limits(table: Table) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (c.name, c.type.length)
         for c in table.columns
         if isinstance(c.type, String) and c.type.length is not None
-    }
+    )
 
 
 def clip(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` with over-long strings cut; the same dict when nothing is too long (hot path)."""
-    limits = _limits(table)
     out = values
-    for name, value in values.items():
-        if isinstance(value, str):
-            length = limits.get(name)
-            if length is not None and len(value) > length:
-                if out is values:
-                    out = dict(values)
-                out[name] = value[:length]
+    # Only the columns with a length (a row's other values are never looked at).
+    for name, length in _limits(table):
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > length:
+            if out is values:
+                out = dict(values)
+            out[name] = value[:length]
     return out
 
 

@@ -9,12 +9,14 @@ reads through SQLAlchemy see no difference."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Executable, Table, bindparam
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
 
 _DIALECT = sqlite.dialect()
 
@@ -73,6 +75,39 @@ def sqlite_executemany(
             params.append(tuple(values))
         out.append((sql, params))
     return out
+
+
+def sqlite_executemany_tuples(
+    target: Table | Executable, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """:func:`sqlite_executemany` for rows given as tuples of ``columns``."""
+    sql, order, convert = _compiled(target, columns)
+    if order != columns:  # the statement takes its parameters in another order
+        index = [columns.index(k) for k in order]
+        rows = [tuple(row[i] for i in index) for row in rows]
+    if not convert:
+        return sql, rows
+    params = []
+    converted: dict[Any, Any] = {}
+    for row in rows:
+        values = list(row)
+        for i in convert:
+            v = values[i]
+            c = converted.get(v, _MISSING)
+            if c is _MISSING:
+                c = converted[v] = _sqlite_value(v)
+            values[i] = c
+        params.append(tuple(values))
+    return sql, params
+
+
+def raw_executemany(raw: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    """``executemany`` on the sqlite3 connection itself, errors wrapped as SQLAlchemy wraps
+    them (the writer tells an unavailable database from a refused write by them)."""
+    try:
+        raw.executemany(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
 
 _MISSING = object()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage.prepared import Prepared
 from watthub.storage.tables_reservation import reservations
 from watthub.timeutil import utcnow
 
@@ -61,14 +62,15 @@ async def replace_active(conn: AsyncConnection, station_id: str, reservation_id:
 
 
 # Asked on every StartTransaction: built once.
-_ACTIVE_FOR = select(reservations).where(
-    reservations.c.station_id == bindparam("station_id"), reservations.c.status == "active"
+_ACTIVE_FOR = Prepared(
+    select(reservations).where(
+        reservations.c.station_id == bindparam("station_id"), reservations.c.status == "active"
+    )
 )
 
 
 async def active_for(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:
-    result = await conn.execute(_ACTIVE_FOR, {"station_id": station_id})
-    return _rows(result)
+    return await _ACTIVE_FOR.rows(conn, {"station_id": station_id})
 
 
 async def expire_due(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]:

@@ -57,6 +57,8 @@ class SyncConnectionFacade:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.dialect = conn.dialect
+        # The sqlite3 connection itself, for statements prepared by ``storage/prepared.py``.
+        self.raw_sqlite = conn.connection.dbapi_connection
 
     async def execute(self, statement: Any, parameters: Any = None, **kw: Any) -> Any:
         return self._conn.execute(statement, parameters, **kw)

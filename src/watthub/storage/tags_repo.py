@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage.prepared import Prepared
 from watthub.storage.tables import id_tags
 from watthub.storage.upsert import upsert
 from watthub.timeutil import utcnow
@@ -19,13 +20,11 @@ def normalize(id_tag: str) -> str:
     return id_tag.casefold()
 
 
-_GET = select(id_tags).where(id_tags.c.id_tag_norm == bindparam("norm"))
+_GET = Prepared(select(id_tags).where(id_tags.c.id_tag_norm == bindparam("norm")))
 
 
 async def get_tag(conn: AsyncConnection, id_tag: str) -> dict[str, Any] | None:
-    result = await conn.execute(_GET, {"norm": normalize(id_tag)})
-    row = result.first()
-    return dict(row._mapping) if row is not None else None
+    return await _GET.first(conn, {"norm": normalize(id_tag)})
 
 
 async def list_tags(conn: AsyncConnection) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.clip import clip, clip_rows
+from watthub.storage.prepared import Prepared
 from watthub.storage.tables import connectors, meter_values, stop_anomalies, transactions
 from watthub.timeutil import as_utc, utcnow
 
@@ -88,8 +89,27 @@ _RUNNING_ELSEWHERE = (
     .limit(1)
     .subquery("running")  # a LIMIT inside a UNION member needs its own SELECT in SQLite
 )
-_START_CONTEXT = union_all(_SAME_START, _OPEN_ON_CONNECTOR)
-_START_CONTEXT_TAG = union_all(_SAME_START, _OPEN_ON_CONNECTOR, select(_RUNNING_ELSEWHERE))
+_START_CONTEXT = Prepared(union_all(_SAME_START, _OPEN_ON_CONNECTOR))
+_START_CONTEXT_TAG = Prepared(
+    union_all(_SAME_START, _OPEN_ON_CONNECTOR, select(_RUNNING_ELSEWHERE))
+)
+# What a StartTransaction inserts (``domain/core.py``), as one prepared statement; other column
+# sets go through ``_INSERT``.
+_START_COLUMNS = (
+    "station_id",
+    "connector_id",
+    "id_tag",
+    "id_tag_status",
+    "id_tag_info",
+    "meter_start",
+    "start_time",
+    "reservation_id",
+    "start_key",
+    "created_at",
+)
+_INSERT_START = Prepared(transactions.insert().values({c: bindparam(c) for c in _START_COLUMNS}))
+_START_KEYS = frozenset(_START_COLUMNS)
+_GET_PREPARED = Prepared(_GET)
 
 
 @dataclass(slots=True)
@@ -100,14 +120,17 @@ class StartContext:
 
 
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
-    result = await conn.execute(_INSERT, {"created_at": utcnow(), **clip(transactions, values)})
+    row = {"created_at": utcnow(), **clip(transactions, values)}
+    if getattr(conn, "raw_sqlite", None) is not None and row.keys() == _START_KEYS:
+        tx_id = await _INSERT_START.execute(conn, row)
+        assert tx_id is not None
+        return tx_id
+    result = await conn.execute(_INSERT, row)
     return int(result.scalar_one())
 
 
 async def get_transaction(conn: AsyncConnection, transaction_id: int) -> dict[str, Any] | None:
-    result = await conn.execute(_GET, {"transaction_id": transaction_id})
-    row = result.first()
-    return dict(row._mapping) if row is not None else None
+    return await _GET_PREPARED.first(conn, {"transaction_id": transaction_id})
 
 
 def start_key(connector_id: int, timestamp: datetime, meter_start: int, id_tag: str) -> str:
@@ -125,10 +148,10 @@ async def start_context(
     """See ``_START_CONTEXT``; ``tag_norm`` None: the tag's other transactions do not matter."""
     params = {"station_id": station_id, "start_key": key, "connector_id": connector_id}
     if tag_norm is None:
-        result = await conn.execute(_START_CONTEXT, params)
+        found = await _START_CONTEXT.rows(conn, params)
     else:
-        result = await conn.execute(_START_CONTEXT_TAG, {**params, "norm": tag_norm})
-    rows = {r.id: dict(r._mapping) for r in result}  # a row may match two parts
+        found = await _START_CONTEXT_TAG.rows(conn, {**params, "norm": tag_norm})
+    rows = {r["id"]: r for r in found}  # a row may match two parts
     context = StartContext(None, [], False)
     for row in sorted(rows.values(), key=lambda r: r["id"]):
         here = row["station_id"] == station_id
@@ -153,7 +176,7 @@ async def open_transactions(
     return [dict(r._mapping) for r in result]
 
 
-_STOP = (
+_STOP = Prepared(
     update(transactions)
     .where(transactions.c.id == bindparam("tx_id"))
     .values(
@@ -176,8 +199,8 @@ async def stop_transaction(
     stop_id_tag: str | None,
 ) -> None:
     values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
-    await conn.execute(
-        _STOP,
+    await _STOP.execute(
+        conn,
         {
             "tx_id": transaction_id,
             "meter_stop": meter_stop,

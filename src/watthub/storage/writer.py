@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,7 +28,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watthub.logs import throttle
-from watthub.storage.fast_rows import sqlite_executemany
+from watthub.storage.fast_rows import (
+    raw_executemany,
+    sqlite_executemany,
+    sqlite_executemany_tuples,
+)
 from watthub.storage.sqlite_writer import SQLiteBatchConnection
 
 T = TypeVar("T")
@@ -40,7 +45,9 @@ log = logging.getLogger(__name__)
 class _Rows:
     # A table (rows are inserted) or a statement taking one parameter set per row (an upsert).
     target: Table | Executable
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | list[tuple[Any, ...]]
+    # Set: ``rows`` are tuples of these columns (no dict per row on the hot path).
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -69,6 +76,12 @@ class BatchWriter:
         self._durable_waiting = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        # Durable writes in the order they were queued, with the time their caller gives up;
+        # one timer fails the overdue ones (an ``asyncio.wait_for`` per write cost a task
+        # switch, a timer and a cancellation scope per message).
+        self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop_ref: asyncio.AbstractEventLoop | None = None  # set by start()
         self.batches = 0
         self.ops = 0
         self.failures = 0  # writes that failed (their caller got the error)
@@ -81,6 +94,7 @@ class BatchWriter:
         self.on_commit: Callable[[int, float], None] | None = None
 
     def start(self) -> None:
+        self._loop_ref = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._loop(), name="watthub-writer")
 
     async def stop(self) -> None:
@@ -93,6 +107,10 @@ class BatchWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._loop_ref = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -124,6 +142,13 @@ class BatchWriter:
         ``insert`` calls costs two tasks and two futures per message)."""
         await self._durable(_Rows(*first), _Rows(*second))
 
+    async def insert_tuples(
+        self, target: Table | Executable, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """:meth:`insert` with rows as tuples of ``columns``."""
+        if rows:
+            await self._durable(_Rows(target, rows, columns))
+
     def post(self, op: WriteOp) -> None:
         self._queue.put_nowait(_Item(op, None))
 
@@ -132,21 +157,42 @@ class BatchWriter:
             self._queue.put_nowait(_Item(_Rows(target, rows), None))
 
     async def _durable(self, work: WriteOp | _Rows, rows: _Rows | None = None) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # The loop taken once at start: ``get_running_loop`` per write showed in the profile.
+        loop = self._loop_ref or asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.put_nowait(_Item(work, future, rows))
         self._durable_waiting.set()
-        if self._write_timeout is None:
-            return await future
-        try:
-            # On timeout the future is cancelled: a write that has not started by then is
-            # skipped by the writer, so the caller's error answer is the whole truth. (One
-            # already in the database's hands may still commit — as after a crash between
-            # commit and answer; station messages are idempotent for that reason.)
-            return await asyncio.wait_for(future, self._write_timeout)
-        except TimeoutError:
-            raise DatabaseUnavailable(
-                f"the database did not take the write within {self._write_timeout:g} s"
-            ) from None
+        if self._write_timeout is not None:
+            self._deadlines.append((time.monotonic() + self._write_timeout, future))
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(self._sweep_period(), self._sweep)
+        return await future
+
+    def _sweep_period(self) -> float:
+        # How late a timed-out caller may hear of it: a small part of the timeout.
+        assert self._write_timeout is not None
+        return min(self._write_timeout / 8, 0.25)
+
+    def _sweep(self) -> None:
+        """Fail the durable writes whose caller has waited ``write_timeout``: the caller gets
+        ``DatabaseUnavailable``. A write that has not started by then is skipped by the writer
+        (its future is done), so the caller's error answer is the whole truth. (One already in
+        the database's hands may still commit — as after a crash between commit and answer;
+        station messages are idempotent for that reason.)"""
+        self._sweeper = None
+        deadlines = self._deadlines
+        now = time.monotonic()
+        while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
+            _deadline, future = deadlines.popleft()
+            if not future.done():
+                future.set_exception(
+                    DatabaseUnavailable(
+                        f"the database did not take the write within {self._write_timeout:g} s"
+                    )
+                )
+        if deadlines:
+            loop = self._loop_ref or asyncio.get_running_loop()
+            self._sweeper = loop.call_later(self._sweep_period(), self._sweep)
 
     @property
     def backlog(self) -> int:
@@ -263,26 +309,38 @@ class BatchWriter:
 
     @staticmethod
     async def _apply(conn: Any, batch: list[_Item]) -> list[Any]:
-        by_target: dict[Table | Executable, list[dict[str, Any]]] = {}
+        by_target: dict[tuple[Table | Executable, tuple[str, ...] | None], list[Any]] = {}
         for item in batch:
             for part in (item.work, item.rows):
                 if isinstance(part, _Rows):
-                    by_target.setdefault(part.target, []).extend(part.rows)
+                    by_target.setdefault((part.target, part.columns), []).extend(part.rows)
+        raw = getattr(conn, "raw_sqlite", None)
         sqlite = conn.dialect.name == "sqlite"
-        for target, rows in by_target.items():
+        for (target, columns), rows in by_target.items():
             # In queue order, so two updates of one row in a batch apply in the order they came.
             if sqlite:
-                for sql, params in sqlite_executemany(target, rows):
-                    await conn.exec_driver_sql(sql, params)
+                groups = (
+                    sqlite_executemany(target, rows)
+                    if columns is None
+                    else [sqlite_executemany_tuples(target, columns, rows)]
+                )
+                for sql, params in groups:
+                    if raw is not None:
+                        raw_executemany(raw, sql, params)
+                    else:
+                        await conn.exec_driver_sql(sql, params)
             else:
                 statement = target.insert() if isinstance(target, Table) else target
+                if columns is not None:
+                    rows = [dict(zip(columns, row, strict=True)) for row in rows]
                 await conn.execute(statement, rows)
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
         ]
-        if any(item.future is not None and item.future.cancelled() for item in batch):
-            # A caller gave up while the batch waited for the database (write timeout) and was
-            # answered an error: its write must not commit now. Roll back; the rest is redone.
+        if any(item.future is not None and item.future.done() for item in batch):
+            # A caller gave up while the batch waited for the database (write timeout, or its
+            # task was cancelled) and was answered an error: its write must not commit now.
+            # Roll back; the rest is redone. (No future is resolved before the commit.)
             raise _Abandoned
         return results
 

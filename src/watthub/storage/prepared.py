@@ -1,0 +1,115 @@
+"""Hot-path statements run on the writer's own SQLite connection without SQLAlchemy's
+per-execution machinery.
+
+Each ``conn.execute`` of a Core statement, even a cached one, builds an execution context,
+processes parameters and wraps a ``CursorResult``: profiling showed that costing more than the
+SQLite work of StartTransaction's and StopTransaction's few statements. A :class:`Prepared`
+statement is compiled once per dialect by SQLAlchemy itself, and keeps SQLAlchemy's own bind and
+result processors (datetimes, JSON), so what is stored and read back is exactly what
+``conn.execute`` would store and read; only the per-call bookkeeping is gone.
+
+The raw path is taken only on the writer's (and the hot-path reader's) synchronous SQLite
+connection (``sqlite_writer.SyncConnectionFacade``); any other connection (PostgreSQL, the API's
+engine) runs the same statement through ``conn.execute``. Driver errors are wrapped as SQLAlchemy
+wraps them, so the writer tells "database unavailable" from "write refused" as before."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+
+
+@dataclass(slots=True, frozen=True)
+class _Compiled:
+    sql: str
+    # Per positional parameter: its name, its default (a literal in the statement) and the
+    # bind processor of its type.
+    params: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
+    keys: tuple[str, ...]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+_NO_DEFAULT = object()
+
+
+class Prepared:
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        # Keyed by the dialect object's id; the dialect is kept so that id is never reused.
+        self._compiled: dict[int, tuple[Dialect, _Compiled]] = {}
+
+    async def rows(self, conn: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The result rows as dicts (column name → value)."""
+        raw = getattr(conn, "raw_sqlite", None)
+        if raw is None:
+            result = await conn.execute(self.statement, dict(params))
+            return [dict(r._mapping) for r in result]
+        compiled = self._for(conn.dialect)
+        cursor = self._run(raw, compiled, params)
+        keys, results = compiled.keys, compiled.results
+        out = []
+        for row in cursor.fetchall():
+            out.append(
+                {
+                    k: (v if p is None or v is None else p(v))
+                    for k, p, v in zip(keys, results, row, strict=True)
+                }
+            )
+        return out
+
+    async def first(self, conn: Any, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        found = await self.rows(conn, params)
+        return found[0] if found else None
+
+    async def execute(self, conn: Any, params: Mapping[str, Any]) -> int | None:
+        """Run a statement without result rows; the id of an inserted row (SQLite's
+        ``lastrowid``) on the raw path, ``None`` otherwise."""
+        raw = getattr(conn, "raw_sqlite", None)
+        if raw is None:
+            await conn.execute(self.statement, dict(params))
+            return None
+        cursor = self._run(raw, self._for(conn.dialect), params)
+        return cursor.lastrowid
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(id(dialect))
+        if found is None:
+            found = self._compiled[id(dialect)] = (dialect, _compile(self.statement, dialect))
+        return found[1]
+
+    @staticmethod
+    def _run(raw: sqlite3.Connection, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        values = []
+        for name, default, process in compiled.params:
+            value = params.get(name, default)
+            if value is _NO_DEFAULT:
+                raise KeyError(f"statement parameter {name!r} missing")
+            values.append(value if process is None else process(value))
+        try:
+            return raw.execute(compiled.sql, values)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                compiled.sql, values, exc, sqlite3.Error, dialect=None
+            ) from exc
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+    compiled: Any = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    if compiled.positiontup is None or "POSTCOMPILE" in compiled.string:
+        raise ValueError("a prepared statement needs plain positional parameters")
+    processors = compiled._bind_processors
+    params = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        default = _NO_DEFAULT if bind.required else bind.effective_value
+        params.append((name, default, processors.get(name)))
+    columns = compiled._result_columns or []
+    keys = tuple(c.keyname for c in columns)
+    results = tuple(c.type._cached_result_processor(dialect, None) for c in columns)
+    return _Compiled(compiled.string, tuple(params), keys, results)
