@@ -74,7 +74,11 @@ def _object(node: dict[str, Any]) -> Check:
     extra = node.get("additionalProperties", True)
     if extra not in (True, False):
         return _never
-    props = {name: _node(sub) for name, sub in (node.get("properties") or {}).items()}
+    # Plain strings and string enums are checked inline (a frozenset of the allowed values, or
+    # ``str``): a call per property is most of the cost of a sampled value.
+    props: dict[str, Check | frozenset[str] | type[str]] = {}
+    for name, sub in (node.get("properties") or {}).items():
+        props[name] = _inline(sub) or _node(sub)
     required = frozenset(node.get("required") or ())
     closed = extra is False
 
@@ -86,11 +90,28 @@ def _object(node: dict[str, Any]) -> Check:
             if sub is None:
                 if closed:
                     return False
-            elif not sub(item):
+            elif sub is str:
+                if type(item) is not str:
+                    return False
+            elif type(sub) is frozenset:
+                if type(item) is not str or item not in sub:
+                    return False
+            elif not sub(item):  # type: ignore[operator]
                 return False
         return True
 
     return check
+
+
+def _inline(node: Any) -> frozenset[str] | type[str] | None:
+    if not isinstance(node, dict) or node.get("type") != "string":
+        return None
+    if not node.keys() <= _ANNOTATIONS | _SCALAR_EXTRA | {"type", "enum"}:
+        return None
+    enum = node.get("enum")
+    if enum is None:
+        return str
+    return frozenset(enum) if all(isinstance(v, str) for v in enum) else None
 
 
 def _array(node: dict[str, Any]) -> Check:
