@@ -22,6 +22,7 @@ from typing import Any
 
 import fastjsonschema
 
+from watthub.ocppj import fast_schema
 from watthub.ocppj.errors import ErrorCode, OcppError
 
 Validator = Callable[[Any], Any]
@@ -90,17 +91,30 @@ def known_actions() -> frozenset[str]:
 
 
 @cache
-def _validator(schema_name: str) -> Validator:
+def _schema(schema_name: str) -> dict[str, Any]:
     text = resources.files(_SCHEMA_PACKAGE).joinpath(f"{schema_name}.json").read_text("utf-8")
-    schema = json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
     _bound_integers(schema)
-    return fastjsonschema.compile(schema)
+    return schema
+
+
+@cache
+def _validator(schema_name: str) -> Validator:
+    return fastjsonschema.compile(_schema(schema_name))
+
+
+@cache
+def _fast(action: str, response: bool) -> fast_schema.Check | None:
+    return fast_schema.build(_schema(f"{action}Response" if response else action))
 
 
 def validate(action: str, payload: dict[str, Any], *, response: bool = False) -> None:
     """Raise :class:`OcppError` with the OCPP 1.6 code when ``payload`` breaks the schema."""
     if action not in known_actions():
         raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"Unknown action {action}")
+    fast = _fast(action, response)
+    if fast is not None and fast(payload):
+        return  # certainly valid; anything else gets the full validator and its exact error
     validator = _validator(f"{action}Response" if response else action)
     try:
         validator(payload)
@@ -166,3 +180,4 @@ def problems(action: str, payload: dict[str, Any], *, response: bool = False) ->
 def warm_up(actions: list[str]) -> None:
     for action in actions:
         _validator(action)
+        _fast(action, False)

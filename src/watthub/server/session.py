@@ -69,6 +69,9 @@ class StationSession:
         self._flooded = False
         self._max_inbox = services.settings.max_inbound_queue
         self._metrics = services.metrics
+        # loop.create_task, not asyncio.create_task: that one looks the loop up each time (a
+        # getpid() system call in CPython 3.11), and a worker task is started per burst of CALLs.
+        self._loop = asyncio.get_running_loop()
 
     @property
     def lenient(self) -> bool:
@@ -174,7 +177,7 @@ class StationSession:
         self._in_progress.add(call.message_id)
         self._inbox.append((call, time.perf_counter()))
         if self._worker is None:
-            self._worker = asyncio.create_task(self._work())
+            self._worker = self._loop.create_task(self._work())
 
     async def _close_flooding(self) -> None:
         worker = self._worker
