@@ -80,10 +80,6 @@ async def test_one_outstanding_call_per_station_cluster_wide(cluster: Cluster) -
     assert most == 1  # the station never had two of our CALLs outstanding
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky under parallel load (2 of 4 local runs failed): open bug, issue #10 closing note",
-)
 async def test_duplicate_identity_newer_connection_wins_across_nodes(cluster: Cluster) -> None:
     old = await cluster.station("X-DUP", "A")
     old_ws = cluster.stations[-1][0]

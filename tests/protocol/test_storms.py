@@ -180,3 +180,24 @@ async def test_saturated_node_answers_boot_pending_with_short_interval(
         assert accepted[2]["status"] == "Accepted"
     finally:
         await raw.close()
+
+
+async def test_boot_not_pending_because_of_a_slow_batch_long_past(
+    csms: Csms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admission control looks at how long writes wait now. A slow batch that drained (a busy
+    start-up) left its wait behind as the writer's lag; the next boot, with only its own
+    message-log row queued, was answered Pending (the cross-node duplicate test's flake)."""
+    await csms.add_station("ADM2")
+    monkeypatch.setattr(csms.hub.services.settings, "boot_admission_lag", 1.0)
+
+    async def slow(_conn: Any) -> None:
+        await asyncio.sleep(1.5)  # this batch's write waits longer than the admission limit
+
+    await csms.hub.services.writer.run(slow)
+    raw = await RawStation.open(csms.url("ADM2"))
+    try:
+        accepted = await raw.boot()
+        assert accepted[2]["status"] == "Accepted"
+    finally:
+        await raw.close()
