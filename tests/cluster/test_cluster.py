@@ -92,10 +92,13 @@ async def test_duplicate_identity_newer_connection_wins_across_nodes(cluster: Cl
         assert response.status_code == 200, response.text
     assert new.sent("ClearCache") == [{}]
     assert old.sent("ClearCache") == []
-    # The old socket's disconnect must not release the new connection's claim.
+    # The old socket's disconnect must not release the new connection's claim, nor clear the
+    # connection B recorded in the database (the console's online/offline comes from there).
     await asyncio.sleep(0.5)
     async with cluster.api("A") as a:
         assert await becomes_connected_on(a, "X-DUP")
+        station = (await a.get("/stations/X-DUP")).json()
+        assert station["connectedNode"] == "B", station
 
 
 async def test_id_tag_change_on_one_node_applies_at_once_on_another(cluster: Cluster) -> None:

@@ -72,6 +72,14 @@ MARK_CONNECTED = (
         last_seen_at=bindparam("seen"),
     )
 )
+# Only the node that recorded the connection clears it: when a station moved to another node
+# (cluster), the old node's disconnect may commit after the new node's connect.
+MARK_DISCONNECTED = (
+    update(stations)
+    .where(stations.c.id == bindparam("sid"))
+    .where(or_(stations.c.connected_node == bindparam("node"), stations.c.connected_node.is_(None)))
+    .values(connected_since=None, connected_node=None, last_seen_at=bindparam("seen"))
+)
 BOOT_COLUMNS = (
     "vendor",
     "model",
