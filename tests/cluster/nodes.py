@@ -124,7 +124,17 @@ class Cluster:
             self.nodes[name] = node
             started.append(node)
         for node in started:
-            node.wait_ready()
+            for attempt in range(3):
+                try:
+                    node.wait_ready()
+                    break
+                except RuntimeError:
+                    # free_port() closes its probe socket, so a parallel test may take the port
+                    # before the node binds it: pick new ports and start again.
+                    if attempt == 2 or "address already in use" not in node.log_path.read_text():
+                        raise
+                    node.ocpp_port, node.api_port = free_port(), free_port()
+                    node.start()
         return started
 
     def __getitem__(self, name: str) -> Node:

@@ -33,6 +33,7 @@ from watthub.app import WattHub
 from watthub.config import Settings
 from watthub.domain import events
 from watthub.storage import db, stations_repo, tokens_repo
+from watthub.timeutil import utcnow
 
 
 @pytest_asyncio.fixture
@@ -114,6 +115,72 @@ async def test_events_fan_out_to_observers_on_every_node(hubs: list[WattHub]) ->
     await eventually(lambda: asyncio.sleep(0, observed), bool, timeout=3)
     assert observed == ["E-1"]
     assert actors == []  # C must not act on A's station: A's own listeners do
+
+
+async def test_events_leave_a_node_only_while_another_node_observes(hubs: list[WattHub]) -> None:
+    """No observer anywhere (no console open): station events stay on their node, nothing goes
+    through Redis. A console feed opening on B makes A relay at once; closing it stops that."""
+    a, b, _c = hubs
+    node_a = a.cluster.node  # type: ignore[union-attr]
+
+    async def relaying() -> bool:
+        return a.services.events.relay is not None
+
+    assert not await eventually(relaying, lambda r: not r, timeout=5)
+    published: list[int] = []
+    real_publish = node_a.redis.publish
+
+    async def counting(channel: Any, body: Any) -> Any:
+        published.append(len(body))
+        return await real_publish(channel, body)
+
+    node_a.redis.publish = counting  # type: ignore[method-assign]
+    for n in range(20):
+        a.services.events.emit(events.STATUS_CHANGED, station_id="Q", connector_id=1, status=n)
+    await asyncio.sleep(0.2)
+    assert published == []
+
+    seen: list[Any] = []
+
+    def observer(event: str, data: dict[str, Any]) -> None:
+        seen.append(data.get("status"))
+
+    b.services.events.subscribe_all(observer)
+    assert await eventually(relaying, bool, timeout=3)
+    for n in range(20):  # one loop iteration: one PUBLISH for the lot
+        a.services.events.emit(events.STATUS_CHANGED, station_id="Q", connector_id=1, status=n)
+    await eventually(lambda: asyncio.sleep(0, len(seen)), lambda n: n == 20, timeout=3)
+    assert seen == list(range(20))
+    assert len(published) == 1
+    b.services.events.unsubscribe_all(observer)
+    assert not await eventually(relaying, lambda r: not r, timeout=3)
+
+
+async def test_old_node_disconnect_leaves_the_newer_connection_recorded(
+    hubs: list[WattHub],
+) -> None:
+    """A station moved from A to B: A's disconnect, even when its write commits after B's
+    connect, leaves B's connection in the database (online in the console, on node B)."""
+    a = hubs[0]
+    cp = await _station(a, "E-MOVED")
+    assert (await cp.booted()).status == "Accepted"
+
+    async def nothing(_conn: Any) -> None:
+        return None
+
+    await a.services.writer.run(nothing)  # A's connect is committed
+    async with a.services.engine.begin() as conn:  # B's connect, committed first
+        await conn.execute(
+            stations_repo.MARK_CONNECTED,
+            {"sid": "E-MOVED", "since": utcnow(), "node": "B", "seen": utcnow()},
+        )
+    await cp._connection.close()
+    await eventually(lambda: asyncio.sleep(0, a.registry.get("E-MOVED")), lambda s: s is None)
+    await a.services.writer.run(nothing)  # A's disconnect is committed too
+    async with a.services.engine.connect() as conn:
+        row = await stations_repo.get_station(conn, "E-MOVED")
+    assert row is not None
+    assert (row["connected_node"], row["connected_since"] is not None) == ("B", True)
 
 
 async def test_lease_interface_once_cluster_wide(hubs: list[WattHub]) -> None:

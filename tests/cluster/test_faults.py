@@ -22,7 +22,8 @@ from watthub.cluster.routing import ROUTING_MARGIN
 
 
 async def _transactions(api: Any, station_id: str) -> list[dict[str, Any]]:
-    response = await api.get("/transactions", params={"stationId": station_id})
+    # Every one, not the first page (100, newest first): a fast node acknowledges more than that.
+    response = await api.get("/transactions", params={"stationId": station_id, "limit": 10000})
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 

@@ -13,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import Csms, start_csms
 from tests.protocol.raw import RawStation
 from tests.support.chargepoint import basic_auth_header
+from tests.support.poll import eventually
 
 
 async def _refused(url: str, **kwargs: Any) -> InvalidStatus:
@@ -106,6 +107,20 @@ async def test_reconnect_with_same_identity_replaces_old_connection(csms: Csms) 
     assert response.status_code == 200 and response.json() == {"status": "Rejected"}
     assert (await csms.api.get("/stations/CP1")).json()["connected"] is True
     await new.close()
+
+
+async def test_disconnect_is_recorded_in_the_database(csms: Csms) -> None:
+    """The console's online/offline (``connected_since``) follows the socket."""
+    await csms.add_station("CP1")
+    raw = await RawStation.open(csms.url("CP1"))
+    await raw.alive()
+
+    async def recorded() -> Any:
+        return (await csms.api.get("/stations/CP1")).json()["connectedSince"]
+
+    assert await eventually(recorded, lambda since: since is not None)
+    await raw.close()
+    assert await eventually(recorded, lambda since: since is None) is None
 
 
 async def test_late_callresult_is_dropped_not_matched_to_next_call(csms: Csms) -> None:

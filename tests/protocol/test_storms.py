@@ -227,3 +227,24 @@ async def test_handshake_while_the_database_is_busy_answers_503_with_retry_after
     assert int(refused.response.headers["Retry-After"]) > 0
     monkeypatch.undo()
     await _connect_ok(csms.url("BUSY1"))
+
+
+async def test_boot_not_pending_because_of_a_slow_batch_long_past(
+    csms: Csms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admission control looks at how long writes wait now. A slow batch that drained (a busy
+    start-up) left its wait behind as the writer's lag; the next boot, with only its own
+    message-log row queued, was answered Pending (the cross-node duplicate test's flake)."""
+    await csms.add_station("ADM2")
+    monkeypatch.setattr(csms.hub.services.settings, "boot_admission_lag", 1.0)
+
+    async def slow(_conn: Any) -> None:
+        await asyncio.sleep(1.5)  # this batch's write waits longer than the admission limit
+
+    await csms.hub.services.writer.run(slow)
+    raw = await RawStation.open(csms.url("ADM2"))
+    try:
+        accepted = await raw.boot()
+        assert accepted[2]["status"] == "Accepted"
+    finally:
+        await raw.close()

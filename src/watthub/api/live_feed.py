@@ -2,6 +2,8 @@
 
 It listens with ``EventBus.subscribe_all`` only, so whatever reaches the bus (this node's events,
 or every node's once the cluster fans events out) reaches the browsers; nothing else feeds it.
+It listens only while a browser is connected: without one, events cost the bus nothing here,
+and in a cluster the other nodes stop relaying them to this node (``EventBus.interest``).
 
 Per client: events wait in a bounded list and are sent together at most every ``batch_seconds``
 (one SSE message with a JSON list), so a busy network costs a browser a few messages a second,
@@ -100,9 +102,10 @@ class LiveFeed:
         self.keepalive_seconds = keepalive_seconds
         self._stopping = stopping
         self.clients: set[FeedClient] = set()
-        bus.subscribe_all(self._on_event)
+        self._bus = bus
 
-    async def _on_event(self, event: str, data: dict[str, Any]) -> None:
+    def _on_event(self, event: str, data: dict[str, Any]) -> None:
+        # Inline (a plain function): a task per event and browser would cost more than this.
         if event not in FORWARDED:
             return
         for client in tuple(self.clients):
@@ -117,6 +120,8 @@ class LiveFeed:
         """The SSE body of one client; ends when the client goes away, the API stops, or (checked
         at each keep-alive) ``still_allowed`` says its credentials no longer hold."""
         client = FeedClient(station_id, names, self.max_pending)
+        if not self.clients:
+            self._bus.subscribe_all(self._on_event)
         self.clients.add(client)
         try:
             yield b"retry: 2000\n: connected\n\n"
@@ -143,3 +148,5 @@ class LiveFeed:
                     yield b": keepalive\n\n"
         finally:
             self.clients.discard(client)
+            if not self.clients:
+                self._bus.unsubscribe_all(self._on_event)

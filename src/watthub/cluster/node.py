@@ -4,7 +4,10 @@ Redis keys and channels (``P`` = ``cluster_prefix``):
 
 * ``P:owner:{station}`` = ``node|token`` — who holds the station (``ownership.py``), with a lease;
 * ``P:lease:{name}`` — once-only work (``leases.py``);
-* channel ``P:events`` — every emitted event, ``P:inval`` — every cache invalidation;
+* channel ``P:events`` — emitted events some other node observes, in batches (one PUBLISH per
+  publisher round, ``{"o": node, "b": [[event, data], ...]}``), and what each node observes
+  (``{"i": [...], "o": node}``, ``interest.py``, with the hash ``P:observers``);
+* channel ``P:inval`` — every cache invalidation;
 * channel ``P:node:{name}`` — this node's mailbox: routed commands and their replies, and
   "close your socket of station X" when a newer connection took it (``routing.py``).
 
@@ -31,8 +34,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from watthub.aio import stop_task
+from watthub.cluster.interest import EVERYTHING, Interest
 from watthub.config import Settings
-from watthub.domain.events import EventBus
+from watthub.domain.events import EVERY_EVENT, EventBus
 from watthub.domain.invalidation import Invalidation
 
 log = logging.getLogger("watthub.cluster")
@@ -41,6 +45,10 @@ log = logging.getLogger("watthub.cluster")
 # with 503 instead of hanging (the station's own node keeps working without Redis).
 REDIS_TIMEOUT = 1.0
 RECONNECT_DELAY = 0.5
+# Events waiting for the publisher beyond this are dropped (Redis too slow or away).
+MAX_PENDING = 100_000
+# Events per PUBLISH: bounds one message's size when a backlog is flushed at once.
+EVENTS_PER_MESSAGE = 500
 
 Handler = Callable[[dict[str, Any]], None]
 
@@ -74,7 +82,30 @@ class ClusterNode:
         self._events = events
         self._invalidation = invalidation
         self._handlers: dict[str, Handler] = {}
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=100_000)
+        # Waiting for the publisher: best-effort messages (invalidations, announcements) and the
+        # events emitted since its last round (sent as one message: one PUBLISH, not one each).
+        self._outbox: list[tuple[str, bytes]] = []
+        self._batch: list[tuple[str, dict[str, Any]]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._events_channel = self.key("events")
+        self._events_channel_b = self._events_channel.encode()
+        self._inval_channel_b = self.key("inval").encode()
+        # Our own batches come back on the shared channel: recognised without decoding them.
+        self._own_batch = orjson.dumps({"o": self.name})[:-1] + b","
+        self.interest = Interest(
+            self.redis,
+            self.key("observers"),
+            self.name,
+            self.lease,
+            events,
+            lambda body: self._post_raw(self._events_channel, body),
+            self._set_relay,
+        )
+        self._relay_all = True
+        self._relay_events: frozenset[str] = EVERYTHING
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
         # Health as last seen by the subscriber and the publisher (health() also pings).
@@ -96,14 +127,16 @@ class ClusterNode:
         self._handlers[kind] = handler
 
     async def start(self) -> None:
-        self._events.relay = lambda event, data: self._post(
-            self.key("events"), {"o": self.name, "e": event, "d": data}
-        )
+        self._set_relay(self.interest.wanted)
+        self._events.on_interest = self.interest.local_changed
         self._invalidation.relay = lambda kind, key: self._post(
             self.key("inval"), {"o": self.name, "k": kind, "key": key}
         )
         self._tasks.append(asyncio.create_task(self._subscriber(), name="watthub-cluster-sub"))
         self._tasks.append(asyncio.create_task(self._publisher(), name="watthub-cluster-pub"))
+        self._tasks.append(
+            asyncio.create_task(self.interest.run(self.subscribed), name="watthub-cluster-interest")
+        )
         # A node that comes up while Redis is down still starts (it serves its own stations).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.subscribed.wait(), 3 * REDIS_TIMEOUT)
@@ -111,44 +144,88 @@ class ClusterNode:
             log.warning("cluster node %s: Redis is unreachable; serving local stations", self.name)
 
     async def stop(self) -> None:
+        self._stopping = True
         self._events.relay = None
+        self._events.on_interest = None
         self._invalidation.relay = None
         # Let queued events and invalidations out before leaving (bounded).
         if self.redis_ok:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox.join(), 2 * REDIS_TIMEOUT)
+                await asyncio.wait_for(self._idle.wait(), 2 * REDIS_TIMEOUT)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(self.interest.leave(), REDIS_TIMEOUT)
         await asyncio.gather(*(stop_task(task) for task in self._tasks))
         with contextlib.suppress(Exception):
             await self.redis.aclose()
 
     # -- sending ----------------------------------------------------------------------------------
 
-    def _post(self, channel: str, message: dict[str, Any]) -> None:
-        """Queue a best-effort message (events, invalidations); one publisher keeps the order."""
-        try:
-            self._outbox.put_nowait((channel, orjson.dumps(message)))
-        except asyncio.QueueFull:
+    def _set_relay(self, wanted: frozenset[str]) -> None:
+        """What the other nodes observe changed: relay only that (nothing: no relay at all)."""
+        self._relay_all = EVERY_EVENT in wanted
+        self._relay_events = wanted
+        if not self._stopping:
+            self._events.relay = self._relay_event if wanted else None
+
+    def _relay_event(self, event: str, data: dict[str, Any]) -> None:
+        if not (self._relay_all or event in self._relay_events):
+            return
+        if len(self._batch) >= MAX_PENDING:
             self.dropped += 1
+            return
+        if not self._batch:
+            self._wake.set()
+            self._idle.clear()
+        self._batch.append((event, data))
+
+    def _post(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue a best-effort message (invalidations); one publisher keeps the order."""
+        self._post_raw(channel, orjson.dumps(message))
+
+    def _post_raw(self, channel: str, body: bytes) -> None:
+        if len(self._outbox) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self._outbox.append((channel, body))
+        self._wake.set()
+        self._idle.clear()
+
+    def _take(self) -> list[tuple[str, bytes]]:
+        messages, self._outbox = self._outbox, []
+        batch, self._batch = self._batch, []
+        for start in range(0, len(batch), EVENTS_PER_MESSAGE):
+            chunk = batch[start : start + EVENTS_PER_MESSAGE]
+            messages.append((self._events_channel, orjson.dumps({"o": self.name, "b": chunk})))
+        return messages
 
     async def _publisher(self) -> None:
         while True:
-            channel, body = await self._outbox.get()
+            await self._wake.wait()
+            self._wake.clear()
+            # Everything queued since the last round goes out together: while a PUBLISH is in
+            # flight the next batch fills, so the busier the node, the fewer messages per event.
+            messages = self._take()
             try:
-                await self.redis.publish(channel, body)
+                if len(messages) == 1:
+                    await self.redis.publish(*messages[0])
+                elif messages:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for channel, body in messages:
+                        pipe.publish(channel, body)
+                    await pipe.execute()
                 self.redis_ok = True
             except (RedisError, OSError) as exc:
                 unless_cancelled()
                 # Lost while Redis is down, and so is the backlog: live notifications delivered
                 # late would mislead; the other nodes drop their caches when they reconnect.
-                self.dropped += 1 + self._outbox.qsize()
-                while not self._outbox.empty():
-                    self._outbox.get_nowait()
-                    self._outbox.task_done()
+                self.dropped += len(messages) + len(self._outbox) + len(self._batch)
+                self._outbox.clear()
+                self._batch.clear()
                 if self.redis_ok:
                     log.warning("cluster: cannot publish to Redis (%s)", exc)
                 self.redis_ok = False
-            finally:
-                self._outbox.task_done()
+            if not self._outbox and not self._batch:
+                self._idle.set()
 
     async def send(self, node: str, message: dict[str, Any]) -> int:
         """Publish to ``node``'s mailbox now; returns how many subscribers got it (0: the node is
@@ -168,6 +245,7 @@ class ClusterNode:
                 if not first:
                     log.info("cluster: Redis is back; dropping caches that may be stale")
                     self._invalidation.deliver_all()
+                    self.interest.resubscribed()
                 first = False
                 self.redis_ok = True
                 self.subscribed.set()
@@ -189,16 +267,28 @@ class ClusterNode:
                 await asyncio.sleep(RECONNECT_DELAY)
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
+        if channel == self._events_channel_b:
+            if data.startswith(self._own_batch):
+                return  # our own events, back from the shared channel
+            if not self.interest.own and data.startswith(b'{"o":'):
+                return  # a batch of events, and nobody here observes any: not even decoded
         try:
             message = orjson.loads(data)
         except orjson.JSONDecodeError:
             log.warning("cluster: ignored an unreadable message on %r", channel)
             return
-        name = channel.decode()
-        if name == self.key("events"):
-            if message.get("o") != self.name:
+        if channel == self._events_channel_b:
+            if message.get("o") == self.name:
+                return
+            if "b" in message:
+                deliver = self._events.deliver_remote
+                for event, event_data in message["b"]:
+                    deliver(event, event_data)
+            elif "i" in message:
+                self.interest.notice(message)
+            elif "e" in message:  # one event, as nodes before batching sent them
                 self._events.deliver_remote(message["e"], message["d"])
-        elif name == self.key("inval"):
+        elif channel == self._inval_channel_b:
             if message.get("o") != self.name:
                 self._invalidation.deliver(message["k"], message.get("key"))
         else:

@@ -4,6 +4,8 @@ started or stopped, a station booted) without the core knowing about them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
@@ -34,61 +36,107 @@ COMMAND_SENT = "command_sent"
 # Event data are JSON-serialisable keyword arguments only (str, int, float, bool, None, lists,
 # dicts; timestamps as ISO strings), so that a cluster can carry them between nodes.
 
-# In a cluster (docs/cluster.md) every event reaches every node, but only *observers* run there:
-# ``subscribe_all`` listeners and ``subscribe(..., everywhere=True)``. A plain ``subscribe``
-# listener runs on the node that emitted the event, which for station events is the node that
-# holds the station: listeners that act (send commands, write) must run once, not once per node.
+# In a cluster (docs/cluster.md) every event another node observes reaches it, but only
+# *observers* run there: ``subscribe_all`` listeners and ``subscribe(..., everywhere=True)``. A
+# plain ``subscribe`` listener runs on the node that emitted the event, which for station events is
+# the node that holds the station: listeners that act (send commands, write) must run once, not
+# once per node. The cluster relays only what some other node observes (``interest``): with no
+# console open anywhere, station events never leave the node that emitted them.
 Relay = Callable[[str, dict[str, Any]], None]
+Observer = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+#: ``interest()`` when this node observes every event (a ``subscribe_all`` listener exists).
+EVERY_EVENT = "*"
 
 
 class EventBus:
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = defaultdict(list)
-        # Listeners of every event, called as ``listener(event, data)`` (e.g. the console feed).
-        self._all: list[Callable[[str, dict[str, Any]], Awaitable[None]]] = []
+        self._listeners: dict[str, list[Listener]] = {}
+        # Observers of every event, called as ``observer(event, data)`` (e.g. the console feed):
+        # coroutine functions in a task each, plain functions inline (they must not block).
+        self._all: list[Observer] = []
+        self._all_async: list[Observer] = []
+        self._all_plain: list[Observer] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._everywhere: dict[str, list[Listener]] = defaultdict(list)
-        # Set by the cluster: carries each emitted event to the other nodes.
+        # Set by the cluster: carries an emitted event to the other nodes (None: no other node
+        # observes anything, or no cluster).
         self.relay: Relay | None = None
+        # Set by the cluster: told when what this node observes (``interest()``) changes.
+        self.on_interest: Callable[[], None] | None = None
 
     def subscribe(self, event: str, listener: Listener, *, everywhere: bool = False) -> None:
         """``everywhere``: also run for this event when another node emitted it (observers)."""
-        self._listeners[event].append(listener)
+        self._listeners.setdefault(event, []).append(listener)
         if everywhere:
             self._everywhere[event].append(listener)
+            self._interest_changed()
 
-    def subscribe_all(self, listener: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+    def subscribe_all(self, listener: Observer) -> None:
         self._all.append(listener)
+        if inspect.iscoroutinefunction(listener):
+            self._all_async.append(listener)
+        else:
+            self._all_plain.append(listener)
+        self._interest_changed()
+
+    def unsubscribe_all(self, listener: Observer) -> None:
+        """Stop observing (the console feed does when its last browser leaves)."""
+        for group in (self._all, self._all_async, self._all_plain):
+            with contextlib.suppress(ValueError):
+                group.remove(listener)
+        self._interest_changed()
+
+    def interest(self) -> frozenset[str]:
+        """The events this node observes when other nodes emit them: ``{EVERY_EVENT}`` with a
+        ``subscribe_all`` listener, the ``everywhere`` events otherwise (often none)."""
+        if self._all:
+            return frozenset((EVERY_EVENT,))
+        return frozenset(event for event, found in self._everywhere.items() if found)
+
+    def _interest_changed(self) -> None:
+        if self.on_interest is not None:
+            self.on_interest()
 
     def emit(self, event: str, **data: Any) -> None:
         """Run listeners in their own tasks: a listener may send commands to the very station
-        whose message is being handled, which must not block (or deadlock) that handler."""
-        self._run(self._listeners.get(event, ()), event, data)
+        whose message is being handled, which must not block (or deadlock) that handler. With
+        no listener, no observer and nobody elsewhere interested, this costs a lookup."""
+        listeners = self._listeners.get(event)
+        if listeners:
+            self._spawn_each(listeners, event, data)
+        if self._all:
+            self._observe(event, data)
         if self.relay is not None:
             self.relay(event, data)
 
     def deliver_remote(self, event: str, data: dict[str, Any]) -> None:
         """An event another node emitted: run the observers only (see the module note)."""
-        self._run(self._everywhere.get(event, ()), event, data)
+        listeners = self._everywhere.get(event)
+        if listeners:
+            self._spawn_each(listeners, event, data)
+        if self._all:
+            self._observe(event, data)
 
-    def _run(self, listeners: Any, event: str, data: dict[str, Any]) -> None:
+    def _spawn_each(self, listeners: list[Listener], event: str, data: dict[str, Any]) -> None:
         for listener in listeners:
             task = asyncio.create_task(self._safe(listener, event, data))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        for every in self._all:
+
+    def _observe(self, event: str, data: dict[str, Any]) -> None:
+        for plain in self._all_plain:
+            try:
+                plain(event, data)
+            except Exception:
+                log.exception("observer %s of all events failed", getattr(plain, "__name__", plain))
+        for every in self._all_async:
             task = asyncio.create_task(self._safe_all(every, event, data))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _safe_all(
-        self,
-        listener: Callable[[str, dict[str, Any]], Awaitable[None]],
-        event: str,
-        data: dict[str, Any],
-    ) -> None:
+    async def _safe_all(self, listener: Observer, event: str, data: dict[str, Any]) -> None:
         try:
-            await listener(event, data)
+            await listener(event, data)  # type: ignore[misc]
         except Exception:
             log.exception(
                 "listener %s of all events failed", getattr(listener, "__name__", listener)

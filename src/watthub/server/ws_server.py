@@ -280,12 +280,12 @@ class OcppServer:
         self, station_id: str, connected: bool, last_seen: float | None = None
     ) -> None:
         now = utcnow()
-        row = {
-            "sid": station_id,
-            "since": now if connected else None,
-            "node": self.node_id if connected else None,
-            "seen": now,
-        }
+        if not connected:
+            # Left alone if another node recorded a newer connection meanwhile (cluster).
+            row = {"sid": station_id, "node": self.node_id, "seen": now}
+            self.services.writer.post_rows(stations_repo.MARK_DISCONNECTED, [row])
+            return
+        row = {"sid": station_id, "since": now, "node": self.node_id, "seen": now}
         # Coalesced with every other station's connect/disconnect of the batch (one executemany).
         self.services.writer.post_rows(stations_repo.MARK_CONNECTED, [row])
 

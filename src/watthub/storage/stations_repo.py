@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,6 +71,15 @@ MARK_CONNECTED = (
         connected_node=bindparam("node"),
         last_seen_at=bindparam("seen"),
     )
+)
+# Only the node that recorded the connection clears it: when a station moved to another node
+# (cluster), the old node's disconnect may commit after the new node's connect.
+MARK_DISCONNECTED = (
+    update(stations)
+    .where(stations.c.id == bindparam("sid"))
+    .where(or_(stations.c.connected_node == bindparam("node"), stations.c.connected_node.is_(None)))
+    # null(), not None: None would become a bind parameter the rows do not carry.
+    .values(connected_since=null(), connected_node=null(), last_seen_at=bindparam("seen"))
 )
 BOOT_COLUMNS = (
     "vendor",

@@ -208,6 +208,10 @@ class BatchWriter:
 
     async def _loop(self) -> None:
         while True:
+            if self._queue.empty():
+                # Nothing waits: the last batch's wait (maybe from a busy start-up) says nothing
+                # about the next write, and a stale lag made admission control refuse boots.
+                self.lag = 0.0
             batch = [await self._queue.get()]
             # Let the handlers that are ready in this loop iteration queue their writes too:
             # one commit for all of them instead of one each.
