@@ -65,14 +65,7 @@ def sqlite_executemany(
         sql, order, convert = _compiled(target, columns)
         params = []
         for row in group:
-            values = [row[k] for k in order]
-            for i in convert:
-                v = values[i]
-                c = converted.get(v, _MISSING)
-                if c is _MISSING:
-                    c = converted[v] = _sqlite_value(v)
-                values[i] = c
-            params.append(tuple(values))
+            params.append(_converted([row[k] for k in order], convert, converted))
         out.append((sql, params))
     return out
 
@@ -90,15 +83,22 @@ def sqlite_executemany_tuples(
     params = []
     converted: dict[Any, Any] = {}
     for row in rows:
-        values = list(row)
-        for i in convert:
-            v = values[i]
-            c = converted.get(v, _MISSING)
-            if c is _MISSING:
-                c = converted[v] = _sqlite_value(v)
-            values[i] = c
-        params.append(tuple(values))
+        params.append(_converted(list(row), convert, converted))
     return sql, params
+
+
+def _converted(
+    values: list[Any], convert: tuple[int, ...], converted: dict[Any, Any]
+) -> tuple[Any, ...]:
+    """``values`` with the positions in ``convert`` stored as SQLAlchemy stores them; each
+    distinct value is converted once per batch (``converted``)."""
+    for i in convert:
+        v = values[i]
+        c = converted.get(v, _MISSING)
+        if c is _MISSING:
+            c = converted[v] = _sqlite_value(v)
+        values[i] = c
+    return tuple(values)
 
 
 def raw_executemany(raw: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
