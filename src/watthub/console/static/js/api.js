@@ -26,6 +26,10 @@ function describe(status, detail) {
 }
 
 let onUnauthorized = () => {};
+// Bumped at every login and logout: a 401 answering a request of an earlier session is stale and
+// must not end the current one (or rebuild the login form while someone types into it).
+let generation = 0;
+export const sessionGeneration = () => generation;
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
@@ -40,6 +44,7 @@ export async function api(method, path, body, { raw = false, quiet401 = false, c
     payload = JSON.stringify(body);
   }
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  const sentIn = generation;
   const response = await fetch(`/api/v1${path}`, { method, headers, body: payload, credentials: "same-origin" });
   if (!response.ok) {
     let detail = null;
@@ -48,7 +53,7 @@ export async function api(method, path, body, { raw = false, quiet401 = false, c
     } catch {
       detail = response.statusText;
     }
-    if (response.status === 401 && !quiet401) onUnauthorized();
+    if (response.status === 401 && !quiet401 && sentIn === generation && session.user) onUnauthorized();
     throw new ApiError(response.status, detail);
   }
   if (raw) return response;
@@ -71,17 +76,22 @@ export async function me() {
 
 export async function login(username, password) {
   const answer = await api("POST", "/auth/login", { username, password }, { quiet401: true });
+  generation += 1;
   csrfToken = answer.csrfToken;
   session.user = answer.user;
   return answer.user;
 }
 
 export async function logout() {
+  // Ended here, before the request: what the server's logout sets off meanwhile (the live feed's
+  // "unauthorized", 401s to polls in flight) then belongs to an ended session and is ignored,
+  // instead of drawing a second login form under the user's hands.
+  generation += 1;
+  session.user = null;
   try {
     await api("POST", "/auth/logout", {}, { quiet401: true });
   } finally {
     csrfToken = null;
-    session.user = null;
   }
 }
 

@@ -1,6 +1,6 @@
 // The console shell: login, navigation (hash routes), and a per-page context whose live
 // streams and timers are closed when the operator leaves the page.
-import { ApiError, can, login, logout, me, session, setUnauthorizedHandler } from "./api.js";
+import { ApiError, can, login, logout, me, session, sessionGeneration, setUnauthorizedHandler } from "./api.js";
 import { clear, h, toast } from "./dom.js";
 import { openLive } from "./live.js";
 
@@ -157,7 +157,11 @@ setUnauthorizedHandler(() => {
 });
 window.addEventListener("hashchange", route);
 window.addEventListener("watthub-unauthorized", () => {
+  // The live feed of a session that has ended; nothing to do if the login form already shows.
+  if (!session.user) return;
+  const at = sessionGeneration();
   me().catch(() => {
+    if (at !== sessionGeneration() || !session.user) return; // logged out or in again meanwhile
     session.user = null;
     showLogin("Your session has ended. Please log in again.");
   });
