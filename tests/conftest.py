@@ -302,15 +302,24 @@ async def start_csms(
     return hub, csms
 
 
-@pytest_asyncio.fixture
-async def csms(backend: str, tmp_path: Path, tmp_path_factory: Any) -> AsyncIterator[Csms]:
-    hub, handle = await start_csms(backend, tmp_path, tmp_path_factory)
+@contextlib.asynccontextmanager
+async def running_csms(
+    backend: str, tmp_path: Path, tmp_path_factory: Any, **settings: Any
+) -> AsyncIterator[Csms]:
+    """A WattHub (``settings`` override the test defaults), stopped with its stations after."""
+    hub, handle = await start_csms(backend, tmp_path, tmp_path_factory, **settings)
     try:
         yield handle
     finally:
         await handle.close_stations()
         await handle.api.aclose()
         await hub.stop()
+
+
+@pytest_asyncio.fixture
+async def csms(backend: str, tmp_path: Path, tmp_path_factory: Any) -> AsyncIterator[Csms]:
+    async with running_csms(backend, tmp_path, tmp_path_factory) as handle:
+        yield handle
 
 
 @pytest_asyncio.fixture

@@ -18,22 +18,17 @@ import pytest_asyncio
 from click.testing import CliRunner
 
 from tests.conformance.test_firmware import FIRMWARE, dsn, fsn, upload_image
-from tests.conftest import Csms, start_csms
+from tests.conftest import Csms, running_csms
 from tests.support.chargepoint import TestChargePoint
 from watthub.cli import main as cli_main
 
 
 @pytest_asyncio.fixture
 async def ftp_csms(backend: str, tmp_path: Path, tmp_path_factory: Any) -> AsyncIterator[Csms]:
-    hub, handle = await start_csms(
+    async with running_csms(
         backend, tmp_path, tmp_path_factory, ftp_enabled=True, ftp_port=0, ftp_host="127.0.0.1"
-    )
-    try:
+    ) as handle:
         yield handle
-    finally:
-        await handle.close_stations()
-        await handle.api.aclose()
-        await hub.stop()
 
 
 def ftp_upload(location: str, name: str, data: bytes, password: str | None = None) -> None:

@@ -16,13 +16,13 @@ import pytest
 import pytest_asyncio
 
 from tests.conformance.test_firmware_transfers import ftp_upload
-from tests.conftest import Csms, start_csms
+from tests.conftest import Csms, running_csms
 from tests.support.chargepoint import TestChargePoint
 
 
 @pytest_asyncio.fixture
 async def upload_csms(backend: str, tmp_path: Path, tmp_path_factory: Any) -> AsyncIterator[Csms]:
-    hub, handle = await start_csms(
+    async with running_csms(
         backend,
         tmp_path,
         tmp_path_factory,
@@ -31,13 +31,8 @@ async def upload_csms(backend: str, tmp_path: Path, tmp_path_factory: Any) -> As
         ftp_host="127.0.0.1",
         upload_location_max_files=25,
         upload_location_max_bytes=64 * 1024,
-    )
-    try:
+    ) as handle:
         yield handle
-    finally:
-        await handle.close_stations()
-        await handle.api.aclose()
-        await hub.stop()
 
 
 async def _location(csms: Csms, transport: str = "http") -> tuple[TestChargePoint, str]:
