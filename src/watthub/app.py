@@ -138,7 +138,11 @@ class WattHub:
             self._sqlite_reader = SQLiteReader(sync_sqlite_engine(s.database_url, "NORMAL"))
         read = db.make_read(engine, self._sqlite_reader)
         writer = BatchWriter(
-            engine, s.write_batch_max, sqlite=sqlite, write_timeout=s.db_write_timeout
+            engine,
+            s.write_batch_max,
+            sqlite=sqlite,
+            write_timeout=s.db_write_timeout,
+            commit_interval=s.db_commit_interval,
         )
         writer.start()
         self.registry = SessionRegistry()

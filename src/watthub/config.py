@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         description="Seconds a station message waits for its write before it is answered "
         "InternalError (the charger retries); keep it below the chargers' 30 s timeout",
     )
+    db_commit_interval: float = Field(
+        0.005,
+        ge=0,
+        le=0.1,
+        description="Least seconds between the starts of two commits while several stations "
+        "write at once (group commit): adds at most this to a message's answer, saves most of "
+        "the fsyncs and page writes at load; a lone write never waits (0 = no gathering)",
+    )
     data_dir: Path = Field(Path("./data"), description="Uploaded files (firmware, diagnostics)")
 
     ocpp_host: str = "127.0.0.1"

@@ -66,8 +66,12 @@ class BatchWriter:
         linger: float = 0.05,
         sqlite: SQLiteBatchConnection | None = None,
         write_timeout: float | None = None,
+        commit_interval: float = 0.0,
     ) -> None:
         self._engine = engine
+        self._commit_interval = commit_interval
+        self._last_start = 0.0  # monotonic start of the last batch
+        self._last_durable = 0  # durable writes in the last batch
         self._write_timeout = write_timeout
         self._sqlite = sqlite
         self._max_batch = max_batch
@@ -213,6 +217,16 @@ class BatchWriter:
                 # about the next write, and a stale lag made admission control refuse boots.
                 self.lag = 0.0
             batch = [await self._queue.get()]
+            if self._last_durable > 1:
+                # Several stations are writing: gather them for a moment. Each commit rewrites
+                # every page it touched (table tails, index leaves) and fsyncs, so on a fast disk
+                # commits right after each other cost far more CPU per message than a few per
+                # interval (measured: 345 -> 265 µs/msg at 2000 msg/s with 5 ms). A lone write
+                # (one station, or an idle network) never waits.
+                wait = self._last_start + self._commit_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._last_start = time.monotonic()
             # Let the handlers that are ready in this loop iteration queue their writes too:
             # one commit for all of them instead of one each.
             await asyncio.sleep(0)
@@ -256,6 +270,7 @@ class BatchWriter:
     async def _commit(self, batch: list[_Item]) -> None:
         # A durable write whose caller gave up (write timeout) is not run any more.
         live = [item for item in batch if item.future is None or not item.future.done()]
+        self._last_durable = sum(1 for item in live if item.future is not None)
         if not live:
             return
         started = time.perf_counter()
