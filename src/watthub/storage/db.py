@@ -137,8 +137,12 @@ def make_read(engine: AsyncEngine, sqlite_reader: Any | None) -> Read:
     if sqlite_reader is not None:
         return sqlite_reader.read  # type: ignore[no-any-return]
 
+    # Autocommit: a hot-path read is one statement (or a few that need no common snapshot), and
+    # without it every read was three round trips (BEGIN, the SELECT, ROLLBACK at check-in).
+    reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+
     async def read(work: ReadWork) -> Any:
-        async with engine.connect() as conn:
+        async with reads.connect() as conn:
             return await work(conn)
 
     return read
