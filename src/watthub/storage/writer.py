@@ -33,6 +33,7 @@ from watthub.storage.fast_rows import (
     sqlite_executemany,
     sqlite_executemany_tuples,
 )
+from watthub.storage.fast_rows_pg import pg_executemany, pg_executemany_tuples
 from watthub.storage.sqlite_writer import SQLiteBatchConnection
 
 T = TypeVar("T")
@@ -349,10 +350,13 @@ class BatchWriter:
                     else:
                         await conn.exec_driver_sql(sql, params)
             else:
-                statement = target.insert() if isinstance(target, Table) else target
-                if columns is not None:
-                    rows = [dict(zip(columns, row, strict=True)) for row in rows]
-                await conn.execute(statement, rows)
+                pg_groups = (
+                    pg_executemany(target, rows)
+                    if columns is None
+                    else [pg_executemany_tuples(target, columns, rows)]
+                )
+                for sql, params in pg_groups:
+                    await conn.exec_driver_sql(sql, params)
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
         ]
