@@ -54,10 +54,8 @@ def sqlite_executemany(
     target: Table | Executable, rows: list[dict[str, Any]]
 ) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """(SQL, parameter tuples) groups for ``rows``; rows with other keys get their own group."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
     out = []
+    groups = by_keys(rows)
     # The rows of one message share their datetime objects (nine sampled values, one timestamp):
     # convert each distinct value once.
     converted: dict[Any, Any] = {}
@@ -75,9 +73,7 @@ def sqlite_executemany_tuples(
 ) -> tuple[str, list[tuple[Any, ...]]]:
     """:func:`sqlite_executemany` for rows given as tuples of ``columns``."""
     sql, order, convert = _compiled(target, columns)
-    if order != columns:  # the statement takes its parameters in another order
-        index = [columns.index(k) for k in order]
-        rows = [tuple(row[i] for i in index) for row in rows]
+    rows = reordered(rows, columns, order)
     if not convert:
         return sql, rows
     params = []
@@ -85,6 +81,24 @@ def sqlite_executemany_tuples(
     for row in rows:
         params.append(_converted(list(row), convert, converted))
     return sql, params
+
+
+def by_keys(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Dict rows grouped by their keys (one statement per group)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return groups
+
+
+def reordered(
+    rows: list[tuple[Any, ...]], columns: tuple[str, ...], order: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """Tuples of ``columns`` as tuples in a statement's parameter ``order``."""
+    if order == columns:
+        return rows
+    index = [columns.index(k) for k in order]
+    return [tuple(row[i] for i in index) for row in rows]
 
 
 def _converted(

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Executable, Table, bindparam
 from sqlalchemy.dialects.postgresql import asyncpg
 
+from watthub.storage.fast_rows import by_keys, reordered
+
 _DIALECT = asyncpg.dialect()
 
 Processor = Callable[[Any], Any]
@@ -45,9 +47,7 @@ def pg_executemany_tuples(
 ) -> tuple[str, list[tuple[Any, ...]]]:
     """(SQL, parameter tuples) for ``rows`` given as tuples of ``columns``."""
     sql, order, convert = _compiled(target, columns)
-    if order != columns:  # the statement takes its parameters in another order
-        index = [columns.index(k) for k in order]
-        rows = [tuple(row[i] for i in index) for row in rows]
+    rows = reordered(rows, columns, order)
     if convert:
         rows = [_converted(row, convert) for row in rows]
     return sql, rows
@@ -57,11 +57,8 @@ def pg_executemany(
     target: Table | Executable, rows: list[dict[str, Any]]
 ) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """(SQL, parameter tuples) groups for dict ``rows``; rows with other keys get their own group."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
     out = []
-    for columns, group in groups.items():
+    for columns, group in by_keys(rows).items():
         sql, order, convert = _compiled(target, columns)
         params = [tuple(row[k] for k in order) for row in group]
         if convert:
