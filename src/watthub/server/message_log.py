@@ -1,17 +1,36 @@
-"""The per-station message log: rows go to the writer as loss-tolerant writes, coalesced into one
-INSERT per batch; the log must never slow down or block the answer to a station."""
+"""The per-station message log: rows go to the writer as loss-tolerant tuple writes, coalesced into
+one INSERT per batch; the log must never slow down or block the answer to a station."""
 
 from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
 
 import orjson
 
 from watthub.ocppj.config_keys import AUTHORIZATION_KEY, same_key
 from watthub.storage.tables import message_log
 from watthub.storage.writer import BatchWriter
-from watthub.timeutil import utcnow
+
+COLUMNS = (
+    "station_id",
+    "direction",
+    "message_type",
+    "action",
+    "message_id",
+    "payload",
+    "created_at",
+    "answer_type",
+    "answer_payload",
+    "answer_delay_us",
+)
 
 
 class MessageLogger:
+    """One row per frame, except an inbound exchange: the station's CALL and our answer are one
+    row (half the rows and index entries on the hot path), written when the answer is sent.
+    The API lists such a row as its two frames (``storage/messages_repo.py``)."""
+
     def __init__(self, writer: BatchWriter, enabled: bool = True) -> None:
         self._writer = writer
         self._enabled = enabled
@@ -24,34 +43,84 @@ class MessageLogger:
         action: str | None,
         message_id: str | None,
         frame: bytes | str,
+        at: float | None = None,
     ) -> None:
+        """One frame alone (``at``: when it was read, ``time.time()``; default now)."""
         if not self._enabled:
             return
-        text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
-        if "\x00" in text:
-            # A raw NUL byte (not valid JSON, answered FormationViolation) is kept visible but
-            # storable: PostgreSQL refuses NUL in text, and one bad row fails its whole batch.
-            text = text.replace("\x00", "\\u0000")
-        if action is not None and "\x00" in action:
-            action = action.replace("\x00", "\\u0000")
-        if message_id is not None and "\x00" in message_id:
-            message_id = message_id.replace("\x00", "\\u0000")
-        if action in _REDACTED_ACTIONS:
-            text = _redact_authorization_key(text)
-        self._writer.post_rows(
+        action, message_id = _clean_id(action), _clean_id(message_id)
+        self._writer.post_tuple(
             message_log,
-            [
-                {
-                    "station_id": station_id,
-                    "direction": direction,
-                    "message_type": message_type,
-                    "action": action[:64] if action else None,
-                    "message_id": message_id[:64] if message_id else None,
-                    "payload": text,
-                    "created_at": utcnow(),
-                }
-            ],
+            COLUMNS,
+            (
+                station_id,
+                direction,
+                message_type,
+                action,
+                message_id,
+                _text(frame, action),
+                _utc(time.time() if at is None else at),
+                None,
+                None,
+                None,
+            ),
         )
+
+    def exchange(
+        self,
+        station_id: str,
+        action: str,
+        message_id: str,
+        frame: bytes,
+        received: float,
+        answer_type: int,
+        answer: bytes,
+        answered: float,
+    ) -> None:
+        """A station's CALL (read at ``received``) and our answer (sent at ``answered``)."""
+        if not self._enabled:
+            return
+        action, message_id = _clean_id(action), _clean_id(message_id)  # type: ignore[assignment]
+        self._writer.post_tuple(
+            message_log,
+            COLUMNS,
+            (
+                station_id,
+                "in",
+                2,
+                action,
+                message_id,
+                _text(frame, action),
+                _utc(received),
+                answer_type,
+                _text(answer, action),
+                # The answer's time as an offset: one timestamp to convert per row, not two.
+                max(0, round((answered - received) * 1e6)),
+            ),
+        )
+
+
+def _utc(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _clean_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "\\u0000")
+    return value[:64]
+
+
+def _text(frame: bytes | str, action: str | None) -> str:
+    text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+    if "\x00" in text:
+        # A raw NUL byte (not valid JSON, answered FormationViolation) is kept visible but
+        # storable: PostgreSQL refuses NUL in text, and one bad row fails its whole batch.
+        text = text.replace("\x00", "\\u0000")
+    if action in _REDACTED_ACTIONS:
+        text = _redact_authorization_key(text)
+    return text
 
 
 # Frames that can carry the station password: ChangeConfiguration (the CALL) and GetConfiguration

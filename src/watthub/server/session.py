@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -40,6 +41,16 @@ class StationLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"[{self.extra['station']}] {msg}", kwargs  # type: ignore[index]
 
 
+@dataclass(slots=True)
+class _Inbound:
+    """A station's CALL waiting for its answer."""
+
+    call: frames.Call
+    data: bytes  # the frame as read, for the message log
+    received: float  # time.perf_counter()
+    at: float  # time.time()
+
+
 class StationSession:
     def __init__(
         self,
@@ -60,8 +71,9 @@ class StationSession:
         self._message_log = message_log
         self._pending = PendingCalls()
         self._call_lock = asyncio.Lock()
-        # Each CALL with the time it was read, so the handling latency includes queueing.
-        self._inbox: deque[tuple[frames.Call, float]] = deque()
+        # Each CALL with the time it was read (perf_counter: the handling latency includes
+        # queueing) and, for the message log, its frame and wall-clock time of arrival.
+        self._inbox: deque[_Inbound] = deque()
         self._in_progress: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -130,10 +142,8 @@ class StationSession:
             )
             return
         if isinstance(frame, frames.Call):
-            self._message_log.record(
-                self.station_id, "in", frames.CALL, frame.action, frame.message_id, data
-            )
-            self._enqueue(frame)
+            # Logged with its answer, as one row (or alone if it is never answered).
+            self._enqueue(frame, data)
             return
         pending = self._pending.resolve(frame.message_id, frame)
         kind = frames.CALLRESULT if isinstance(frame, frames.CallResult) else frames.CALLERROR
@@ -142,22 +152,23 @@ class StationSession:
         if pending is None:
             self.log.warning("dropped a late or unknown answer (message id %s)", frame.message_id)
 
-    def _enqueue(self, call: frames.Call) -> None:
+    def _enqueue(self, call: frames.Call, data: bytes) -> None:
         if self._flooded:
-            return  # being disconnected: not handled, so the charger sends it again later
+            # Being disconnected: not handled, so the charger sends it again later.
+            self._log_unanswered(call, data, self.last_seen)
+            return
         if call.message_id in self._in_progress:
             # OCPP-J §4.2.3: a call with the same id is being handled already.
             self._metrics.callerror_sent(call.action, ErrorCode.PROTOCOL_ERROR)
             self._spawn(
-                self._send(
+                self._answer(
+                    _Inbound(call, data, 0.0, self.last_seen),
                     frames.encode_error(
                         call.message_id,
                         ErrorCode.PROTOCOL_ERROR,
                         "A call with this message id is being handled already",
                     ),
                     frames.CALLERROR,
-                    call.action,
-                    call.message_id,
                 )
             )
             return
@@ -168,14 +179,16 @@ class StationSession:
             )
             # The queued calls are dropped unhandled (nothing stored, the charger resends them);
             # the one in hand is finished and answered before the close.
-            for dropped, _received in self._inbox:
-                self._in_progress.discard(dropped.message_id)
+            for dropped in self._inbox:
+                self._in_progress.discard(dropped.call.message_id)
+                self._log_unanswered(dropped.call, dropped.data, dropped.at)
             self._inbox.clear()
+            self._log_unanswered(call, data, self.last_seen)
             self._flooded = True
             self._spawn(self._close_flooding())
             return
         self._in_progress.add(call.message_id)
-        self._inbox.append((call, time.perf_counter()))
+        self._inbox.append(_Inbound(call, data, time.perf_counter(), self.last_seen))
         if self._worker is None:
             self._worker = self._loop.create_task(self._work())
 
@@ -195,20 +208,28 @@ class StationSession:
     async def _work(self) -> None:
         try:
             while self._inbox:
-                call, received = self._inbox.popleft()
+                inbound = self._inbox.popleft()
+                call = inbound.call
                 try:
                     reply, kind = await self._handle(call)
+                except BaseException:
+                    # Cancelled while handling (the server stops): the CALL is still logged.
+                    self._log_unanswered(call, inbound.data, inbound.at)
+                    raise
                 finally:
                     self._in_progress.discard(call.message_id)
                 try:
-                    await self._send(reply, kind, call.action, call.message_id)
+                    await self._answer(inbound, reply, kind)
                 except ConnectionClosed:
                     self.log.info("connection closed before the %s answer was sent", call.action)
                 self._metrics.message_in(
-                    call.action, kind == frames.CALLRESULT, time.perf_counter() - received
+                    call.action, kind == frames.CALLRESULT, time.perf_counter() - inbound.received
                 )
         finally:
             self._worker = None
+            for left in self._inbox if self._closed else ():
+                # Never handled (the worker was cancelled with the connection): logged alone.
+                self._log_unanswered(left.call, left.data, left.at)
 
     async def _handle(self, call: frames.Call) -> tuple[bytes, int]:
         try:
@@ -295,6 +316,27 @@ class StationSession:
     async def _send(self, frame: bytes, kind: int, action: str | None, message_id: str) -> None:
         self._message_log.record(self.station_id, "out", kind, action, message_id, frame)
         await self.ws.send(frame, text=True)
+
+    async def _answer(self, inbound: _Inbound, frame: bytes, kind: int) -> None:
+        """Answer a station's CALL; the CALL and the answer are logged as one row (before the
+        send, as any frame we send: an answer lost with the connection is still on record)."""
+        call = inbound.call
+        self._message_log.exchange(
+            self.station_id,
+            call.action,
+            call.message_id,
+            inbound.data,
+            inbound.at,
+            kind,
+            frame,
+            time.time(),
+        )
+        await self.ws.send(frame, text=True)
+
+    def _log_unanswered(self, call: frames.Call, data: bytes, at: float) -> None:
+        self._message_log.record(
+            self.station_id, "in", frames.CALL, call.action, call.message_id, data, at
+        )
 
     async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send a CALL and wait for its answer. One outstanding CALL per station (OCPP-J §4.1.1);

@@ -42,7 +42,9 @@ def _compiled(
 
 def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
+        if value.tzinfo is UTC:
+            value = value.replace(tzinfo=None)
+        elif value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat(" ", "microseconds")
     if isinstance(value, bool):

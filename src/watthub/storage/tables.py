@@ -184,6 +184,12 @@ message_log = Table(
     Column("message_id", String(64)),
     Column("payload", Text, nullable=False),
     Column("created_at", TS, nullable=False),
+    # An inbound exchange (the station's CALL and our answer) is one row: the answer's message
+    # type (3 CALLRESULT / 4 CALLERROR), its frame, and when it was sent (µs after created_at).
+    # NULL: the row is one frame (anything else, or a CALL that was never answered).
+    Column("answer_type", Integer),
+    Column("answer_payload", Text),
+    Column("answer_delay_us", BigInteger),
     Index("ix_message_log_station_created", "station_id", "created_at"),
 )
 

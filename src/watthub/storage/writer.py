@@ -49,6 +49,9 @@ class _Rows:
     rows: list[dict[str, Any]] | list[tuple[Any, ...]]
     # Set: ``rows`` are tuples of these columns (no dict per row on the hot path).
     columns: tuple[str, ...] | None = None
+    # Set: ``rows`` is the open buffer of :meth:`BatchWriter.post_tuples` under this key, still
+    # taking rows until its batch is committed.
+    buffer: tuple[Table | Executable, tuple[str, ...]] | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +88,8 @@ class BatchWriter:
         # one timer fails the overdue ones (an ``asyncio.wait_for`` per write cost a task
         # switch, a timer and a cancellation scope per message).
         self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        # The open loss-tolerant tuple buffers (post_tuples), one queued item each.
+        self._buffers: dict[tuple[Table | Executable, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None  # set by start()
         self.batches = 0
@@ -160,6 +165,19 @@ class BatchWriter:
     def post_rows(self, target: Table | Executable, rows: list[dict[str, Any]]) -> None:
         if rows:
             self._queue.put_nowait(_Item(_Rows(target, rows), None))
+
+    def post_tuple(
+        self, target: Table | Executable, columns: tuple[str, ...], row: tuple[Any, ...]
+    ) -> None:
+        """A loss-tolerant row as a tuple of ``columns``. Rows posted until their batch is
+        committed share one queued item: no item, queue put and get per row (the message log
+        posts one row per station message)."""
+        key = (target, columns)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = []
+            self._queue.put_nowait(_Item(_Rows(target, buffer, columns, key), None))
+        buffer.append(row)
 
     async def _durable(self, work: WriteOp | _Rows, rows: _Rows | None = None) -> Any:
         # The loop taken once at start: ``get_running_loop`` per write showed in the profile.
@@ -274,6 +292,13 @@ class BatchWriter:
         self._last_durable = sum(1 for item in live if item.future is not None)
         if not live:
             return
+        for item in live:
+            work = item.work
+            if isinstance(work, _Rows) and work.buffer is not None:
+                # From here on the buffer is this batch's: later rows open a new one.
+                if self._buffers.get(work.buffer) is work.rows:
+                    del self._buffers[work.buffer]
+                work.buffer = None
         started = time.perf_counter()
         try:
             results = await self._transaction(live)
@@ -307,6 +332,16 @@ class BatchWriter:
             )
             for item in batch:
                 self._fail(item, exc)
+            return
+        if len(batch) == 1 and _split_rows(batch[0]):
+            # The buffered rows of many messages: isolate the bad row, keep the others.
+            work = batch[0].work
+            assert isinstance(work, _Rows)
+            middle = len(work.rows) // 2
+            halves = (work.rows[:middle], work.rows[middle:])
+            self.isolations += 1
+            for half in halves:
+                await self._commit([_Item(_Rows(work.target, half, work.columns), None)])  # type: ignore[arg-type]
             return
         if len(batch) == 1:
             throttle.log(
@@ -371,6 +406,11 @@ class BatchWriter:
         self.failures += 1
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
+
+
+def _split_rows(item: _Item) -> bool:
+    """A loss-tolerant item holding several rows (its rows can be retried apart)."""
+    return item.future is None and isinstance(item.work, _Rows) and len(item.work.rows) > 1
 
 
 class _Abandoned(Exception):
