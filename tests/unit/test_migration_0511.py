@@ -27,18 +27,18 @@ _MV = (
 _PG_DB = f"{PG_TEST_DB}_0511"
 
 
-async def _postgres_database(create: bool) -> str:
+async def _postgres_database(create: bool, name: str = _PG_DB) -> str:
     import asyncpg
 
     require_service("PostgreSQL", PG_HOST, PG_PORT)
     admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{_PG_DB}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         if create:
-            await admin.execute(f'CREATE DATABASE "{_PG_DB}"')
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{_PG_DB}"
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
