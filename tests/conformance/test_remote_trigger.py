@@ -9,6 +9,7 @@ from ocpp.v16 import call
 from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
+from watthub.storage import transactions_repo
 from watthub.timeutil import now_ts
 
 
@@ -79,14 +80,10 @@ async def test_tc_054_trigger_message(csms: Csms, station: TestChargePoint) -> N
     ]
     # The triggered messages were processed as usual: the meter value is stored.
     async with csms.hub.services.engine.connect() as conn:
-        from sqlalchemy import select
-
-        from watthub.storage.tables import meter_values
-
-        rows = (
-            await conn.execute(select(meter_values).where(meter_values.c.station_id == "CP1"))
-        ).all()
-    assert [(r.value, r.transaction_id, r.context) for r in rows] == [("1234", None, "Trigger")]
+        rows = await transactions_repo.meter_values_for(conn, station_id="CP1")
+    assert [(r["value"], r["transaction_id"], r["context"]) for r in rows] == [
+        ("1234", None, "Trigger")
+    ]
     await assert_sent_only(station, *["TriggerMessage"] * 6)
 
 

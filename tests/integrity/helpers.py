@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Csms
-from watthub.storage.tables import meter_values, transactions
+from watthub.storage import transactions_repo
+from watthub.storage.tables import transactions
 
 
 async def stored_transactions(csms: Csms, station_id: str | None = None) -> list[dict[str, Any]]:
@@ -21,9 +22,9 @@ async def stored_transactions(csms: Csms, station_id: str | None = None) -> list
 
 
 async def meter_row_count(csms: Csms, station_id: str) -> int:
-    stmt = select(func.count()).where(meter_values.c.station_id == station_id)
+    """How many sampled values of the station are stored."""
     async with csms.hub.services.engine.connect() as conn:
-        return int((await conn.execute(stmt)).scalar_one())
+        return len(await transactions_repo.meter_values_for(conn, station_id=station_id))
 
 
 def flags(tx: dict[str, Any]) -> list[str]:

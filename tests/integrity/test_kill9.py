@@ -22,8 +22,8 @@ from sqlalchemy import select
 from tests.conftest import database_url
 from tests.integrity.charger import ENERGY, Charger
 from tests.support.processes import free_port, wait_healthy_async
-from watthub.storage import db, stations_repo, tags_repo
-from watthub.storage.tables import meter_values, transactions
+from watthub.storage import db, stations_repo, tags_repo, transactions_repo
+from watthub.storage.tables import transactions
 from watthub.timeutil import as_utc, parse_ts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,14 @@ async def _stored(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     try:
         async with engine.connect() as conn:
             txs = [dict(r._mapping) for r in await conn.execute(select(transactions))]
-            rows = [dict(r._mapping) for r in await conn.execute(select(meter_values))]
+            stations = [f"K{n}" for n in range(CHARGERS)]
+            rows = [
+                row
+                for station_id in stations
+                for row in await transactions_repo.meter_values_for(
+                    conn, station_id=station_id, limit=10**9
+                )
+            ]
     finally:
         await engine.dispose()
     return txs, rows

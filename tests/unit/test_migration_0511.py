@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
-from watthub.storage import db, transactions_repo
+from watthub.storage import db
 
 _TX = (
     "INSERT INTO transactions (station_id, connector_id, id_tag, id_tag_status, meter_start,"
@@ -27,18 +27,18 @@ _MV = (
 _PG_DB = f"{PG_TEST_DB}_0511"
 
 
-async def _postgres_database(create: bool) -> str:
+async def _postgres_database(create: bool, name: str = _PG_DB) -> str:
     import asyncpg
 
     require_service("PostgreSQL", PG_HOST, PG_PORT)
     admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{_PG_DB}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         if create:
-            await admin.execute(f'CREATE DATABASE "{_PG_DB}"')
+            await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{_PG_DB}"
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -56,7 +56,7 @@ async def test_upgrade_keeps_old_duplicates_and_dedups_new_rows(
         async with engine.begin() as conn:
             for statement in (_TX, _TX, _MV, _MV):  # what a redelivery stored before the fix
                 await conn.execute(text(statement))
-        await db.upgrade(engine, url)
+        await db.upgrade(engine, url, "0521")  # the per-sample table (0531 replaces it)
         async with engine.begin() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM transactions"))).scalar() == 2
             row: dict[str, Any] = {
@@ -68,8 +68,13 @@ async def test_upgrade_keeps_old_duplicates_and_dedups_new_rows(
                 "source": "MeterValues",
                 "sample_key": 42,
             }
-            statement = transactions_repo.meter_values_insert(conn.dialect.name)
-            await conn.execute(statement, [row, row])  # the new key works: stored once
+            insert = text(
+                "INSERT INTO meter_values (station_id, connector_id, transaction_id, timestamp,"
+                " value, source, sample_key) VALUES (:station_id, :connector_id,"
+                " :transaction_id, :timestamp, :value, :source, :sample_key)"
+                " ON CONFLICT DO NOTHING"
+            )
+            await conn.execute(insert, [row, row])  # the new key works: stored once
             count = await conn.execute(text("SELECT count(*) FROM meter_values"))
             assert count.scalar() == 3
     finally:

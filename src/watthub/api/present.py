@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from watthub.timeutil import format_ts
 
 # Secrets, and internal keys (the idempotency keys of transactions and meter values).
-_HIDDEN = {"password_hash", "id_tag_norm", "token_hash", "start_key", "sample_key"}
+_HIDDEN = {"password_hash", "id_tag_norm", "token_hash", "start_key", "sample_key", "reading_key"}
 
 
 @lru_cache(maxsize=1024)

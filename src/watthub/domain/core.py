@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain import events
@@ -27,9 +28,7 @@ from watthub.domain.transactions import (
     stored_id_tag_info,
 )
 from watthub.storage import stations_repo, transactions_repo
-from watthub.storage.clip import clip
-from watthub.storage.tables import meter_values as meter_values_table
-from watthub.storage.tables import status_history
+from watthub.storage.tables import METER_SAMPLE_LIMITS, status_history
 from watthub.timeutil import format_ts, now_ts, parse_ts, utcnow
 
 # Pending/Rejected: the interval is the minimum wait before the next BootNotification.
@@ -251,12 +250,10 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
             await transactions_repo.record_stop_anomaly(conn, ctx.station_id, tx_id, outcome, p)
         linked = tx_id if outcome in ("stopped", "already_stopped", "stopped_after_close") else None
         connector = tx["connector_id"] if tx is not None else 0
-        samples = meter_rows(
+        readings = meter_rows(
             ctx.station_id, connector, linked, p.get("transactionData") or [], "StopTransaction"
         )
-        await transactions_repo.insert_meter_values(
-            conn, [dict(zip(METER_COLUMNS, row, strict=True)) for row in samples]
-        )
+        await transactions_repo.insert_meter_readings(conn, METER_COLUMNS, readings)
         info = None
         if id_tag is not None:
             request = AuthRequest(ctx.station_id, id_tag, "StopTransaction")
@@ -291,7 +288,7 @@ async def meter_values(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]
     )
 
     # Rows of all MeterValues in a batch go to the database as one statement.
-    statement = transactions_repo.meter_values_insert(ctx.services.engine.dialect.name)
+    statement = transactions_repo.meter_readings_insert(ctx.services.engine.dialect.name)
     await ctx.services.writer.insert_tuples(statement, METER_COLUMNS, rows)
     # The station's own (already parsed, JSON-shaped) list: no work on the hot path.
     ctx.services.events.emit(
@@ -342,17 +339,21 @@ def meter_rows(
     meter_value: list[dict[str, Any]],
     source: str,
 ) -> list[tuple[Any, ...]]:
-    """The ``meter_values`` rows of a message as tuples of ``METER_COLUMNS``, strings already
-    cut to their columns (a tuple per sampled value, no dict: the hot path of MeterValues)."""
+    """The ``meter_readings`` rows of a message as tuples of ``METER_COLUMNS``: one per meterValue
+    element, its sampled values as JSON text (no dict per row: the hot path of MeterValues)."""
     rows: list[tuple[Any, ...]] = []
-    # The n-th sampled value of this very message gets key + n: a redelivery repeats the keys.
+    # The n-th element of this very message gets key + n: a redelivery repeats the keys.
     key = transactions_repo.message_checksum(source, connector_id, transaction_id, meter_value)
     nth_key = transactions_repo.nth_key
-    for mv in meter_value:
-        ts = _timestamp(mv.get("timestamp"))
+    dumps = orjson.dumps
+    for n, mv in enumerate(meter_value):
+        # The JSON array is put together from pieces: each sampled value is '{"value":…' and
+        # the cached encoding of its attributes (a dict per value and one dumps of the list
+        # cost twice as much).
+        samples = []
         for sv in mv.get("sampledValue") or ():
             get = sv.get
-            attrs = _sample_attributes(
+            rest = _sample_attributes(
                 (
                     get("measurand", "Energy.Active.Import.Register"),
                     get("phase"),
@@ -365,18 +366,20 @@ def meter_rows(
             value = str(get("value"))
             if len(value) > _VALUE_MAX:
                 value = value[:_VALUE_MAX]
-            rows.append(
-                (
-                    station_id,
-                    connector_id,
-                    transaction_id,
-                    ts,
-                    value,
-                    *attrs,
-                    source,
-                    nth_key(key, len(rows)),
-                )
+            samples.append(b'{"value":' + dumps(value) + rest)
+        if not samples:  # an element without sampled values (lenient): nothing to store
+            continue
+        rows.append(
+            (
+                station_id,
+                connector_id,
+                transaction_id,
+                _timestamp(mv.get("timestamp")),
+                source,
+                nth_key(key, n),
+                (b"[" + b",".join(samples) + b"]").decode(),
             )
+        )
     return rows
 
 
@@ -385,25 +388,20 @@ METER_COLUMNS = (
     "connector_id",
     "transaction_id",
     "timestamp",
-    "value",
-    "measurand",
-    "phase",
-    "unit",
-    "context",
-    "location",
-    "format",
     "source",
-    "sample_key",
+    "reading_key",
+    "sampled_values",
 )
-_SAMPLE_COLUMNS = ("measurand", "phase", "unit", "context", "location", "format")
-_VALUE_MAX = meter_values_table.c.value.type.length
-# The attributes of a sampled value (measurand, phase, unit, context, location, format), cut to
-# their columns: a network's meters send a handful of combinations, so each is clipped once.
-_FITTED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SAMPLE_ATTRIBUTES = ("measurand", "phase", "unit", "context", "location", "format")
+_VALUE_MAX = METER_SAMPLE_LIMITS["value"]
+# The attributes of a sampled value (measurand, phase, unit, context, location, format) as the
+# rest of its JSON object (',"measurand":…}'), cut to their limits and absent ones left out: a
+# network's meters send a handful of combinations, so each is encoded once.
+_FITTED: dict[tuple[Any, ...], bytes] = {}
 _FITTED_MAX = 4096
 
 
-def _sample_attributes(attrs: tuple[Any, ...]) -> tuple[Any, ...]:
+def _sample_attributes(attrs: tuple[Any, ...]) -> bytes:
     try:
         return _FITTED[attrs]
     except KeyError:
@@ -417,9 +415,17 @@ def _sample_attributes(attrs: tuple[Any, ...]) -> tuple[Any, ...]:
     return fitted
 
 
-def _fit(attrs: tuple[Any, ...]) -> tuple[Any, ...]:
-    row = clip(meter_values_table, dict(zip(_SAMPLE_COLUMNS, attrs, strict=True)))
-    return tuple(row[c] for c in _SAMPLE_COLUMNS)
+def _fit(attrs: tuple[Any, ...]) -> bytes:
+    members: dict[str, str] = {}
+    for name, value in zip(_SAMPLE_ATTRIBUTES, attrs, strict=True):
+        if value is None:
+            continue
+        # A lenient station's number or object becomes its text (always JSON-encodable).
+        text = value if isinstance(value, str) else str(value)
+        members[name] = text[: METER_SAMPLE_LIMITS[name]]
+    if not members:
+        return b"}"
+    return b"," + orjson.dumps(members)[1:]
 
 
 def _timestamp(value: str | None) -> datetime:

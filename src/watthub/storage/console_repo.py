@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.storage import transactions_repo
 from watthub.storage.tables import (
     connectors,
-    meter_values,
+    meter_readings,
     stations,
     status_history,
     transactions,
@@ -21,7 +22,7 @@ from watthub.storage.tables import (
 from watthub.storage.tables_security import security_events
 from watthub.timeutil import as_utc
 
-ENERGY = "Energy.Active.Import.Register"
+ENERGY = transactions_repo.ENERGY
 # Station filters of the console's list; "faulted"/"charging" look at the connectors' status.
 STATION_FILTERS = ("online", "offline", "faulted", "charging", "available")
 
@@ -128,12 +129,12 @@ async def counts(conn: AsyncConnection) -> dict[str, int]:
     }
 
 
-def _wh(value: str, unit: str | None) -> float | None:
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number * 1000 if unit == "kWh" else number
+# Readings holding an energy register sample (the samples are JSON text written by orjson,
+# compact: this member appears verbatim); the phase is checked in Python.
+_HAS_ENERGY = meter_readings.c.sampled_values.contains(f'"measurand":"{ENERGY}"')
+_READINGS_OF_TX = meter_readings.join(
+    transactions, meter_readings.c.transaction_id == transactions.c.id
+)
 
 
 async def energy_since(conn: AsyncConnection, since: datetime) -> float:
@@ -145,34 +146,50 @@ async def energy_since(conn: AsyncConnection, since: datetime) -> float:
         .where(transactions.c.stop_time.is_not(None))
     )
     total = float(finished or 0)
+    running = and_(transactions.c.stop_time.is_(None), transactions.c.start_time >= since)
     latest = (
-        select(func.max(meter_values.c.id).label("id"))
-        .select_from(
-            meter_values.join(transactions, meter_values.c.transaction_id == transactions.c.id)
-        )
-        .where(
-            and_(
-                transactions.c.stop_time.is_(None),
-                transactions.c.start_time >= since,
-                meter_values.c.measurand == ENERGY,
-                meter_values.c.phase.is_(None),
-            )
-        )
-        .group_by(meter_values.c.transaction_id)
+        select(func.max(meter_readings.c.id).label("id"))
+        .select_from(_READINGS_OF_TX)
+        .where(running, _HAS_ENERGY)
+        .group_by(meter_readings.c.transaction_id)
         .subquery()
     )
     result = await conn.execute(
-        select(meter_values.c.value, meter_values.c.unit, transactions.c.meter_start)
-        .select_from(
-            meter_values.join(transactions, meter_values.c.transaction_id == transactions.c.id)
+        select(meter_readings.c.transaction_id, meter_readings.c.sampled_values).where(
+            meter_readings.c.id.in_(select(latest.c.id))
         )
-        .where(meter_values.c.id.in_(select(latest.c.id)))
     )
-    for value, unit, start in result:
-        wh = _wh(value, unit)
-        if wh is not None and wh >= start:
-            total += wh - start
+    starts: dict[int, int] = {
+        tx_id: start
+        for tx_id, start in await conn.execute(
+            select(transactions.c.id, transactions.c.meter_start).where(running)
+        )
+    }
+    for tx_id, text in result:
+        sample = await _latest_energy(conn, tx_id, text)
+        value = transactions_repo.wh(sample) if sample is not None else None
+        start = starts.get(tx_id)
+        if value is not None and start is not None and value >= start:
+            total += value - start
     return total
+
+
+async def _latest_energy(conn: AsyncConnection, tx_id: int, text: str) -> dict[str, Any] | None:
+    """The latest total energy sample of a transaction, given its latest reading with an energy
+    sample; when that one only has per-phase samples, the readings before it are searched."""
+    samples = transactions_repo.energy_samples(text)
+    if samples:
+        return samples[0]
+    older = await conn.execute(
+        select(meter_readings.c.sampled_values)
+        .where(meter_readings.c.transaction_id == tx_id, _HAS_ENERGY)
+        .order_by(meter_readings.c.id.desc())
+    )
+    for (other,) in older:
+        samples = transactions_repo.energy_samples(other)
+        if samples:
+            return samples[0]
+    return None
 
 
 async def recent_events(conn: AsyncConnection, limit: int = 20) -> list[dict[str, Any]]:

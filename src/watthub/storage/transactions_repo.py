@@ -14,9 +14,9 @@ from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.storage.clip import clip, clip_rows
+from watthub.storage.clip import clip
 from watthub.storage.prepared import Prepared
-from watthub.storage.tables import connectors, meter_values, stop_anomalies, transactions
+from watthub.storage.tables import connectors, meter_readings, stop_anomalies, transactions
 from watthub.timeutil import as_utc, utcnow
 
 # Hot-path statements are built once: building a statement per call (and its cache key) cost
@@ -228,18 +228,39 @@ async def add_flag(conn: AsyncConnection, transaction_id: int, *new: str) -> Non
     )
 
 
-_ENERGY = "Energy.Active.Import.Register"
+ENERGY = "Energy.Active.Import.Register"
+# The latest readings of a transaction, newest first: the energy sample is picked in Python (the
+# samples are one JSON text per reading). 20 readings as before 0531 (20 energy samples then).
 _LAST_READINGS = (
-    select(meter_values.c.timestamp, meter_values.c.value, meter_values.c.unit)
-    .where(
-        meter_values.c.transaction_id == bindparam("tx_id"),
-        meter_values.c.measurand == _ENERGY,
-        meter_values.c.phase.is_(None),
-        or_(meter_values.c.format.is_(None), meter_values.c.format == "Raw"),
-    )
-    .order_by(meter_values.c.timestamp.desc(), meter_values.c.id.desc())
+    select(meter_readings.c.timestamp, meter_readings.c.sampled_values)
+    .where(meter_readings.c.transaction_id == bindparam("tx_id"))
+    .order_by(meter_readings.c.timestamp.desc(), meter_readings.c.id.desc())
     .limit(20)
 )
+
+
+def sampled_values(text: str) -> list[dict[str, Any]]:
+    """The sampled values of a reading (a JSON array of SampledValue objects; see tables.py)."""
+    values = orjson.loads(text)
+    return values if isinstance(values, list) else []
+
+
+def energy_samples(text: str) -> list[dict[str, Any]]:
+    """The total energy register samples of a reading (no phase), last one first."""
+    return [
+        sv
+        for sv in reversed(sampled_values(text))
+        if sv.get("measurand") == ENERGY and sv.get("phase") is None
+    ]
+
+
+def wh(sample: dict[str, Any]) -> float | None:
+    """An energy sample's value in Wh (kWh converted), None when it is not a number."""
+    try:
+        number = float(sample.get("value", ""))
+    except ValueError:
+        return None
+    return number * 1000 if sample.get("unit") == "kWh" else number
 
 
 async def last_energy_reading(
@@ -248,13 +269,13 @@ async def last_energy_reading(
     """The latest energy register reading (Wh) of a transaction that is not below ``at_least``
     (a reading below meterStart is not a register value of this meter), with its time."""
     result = await conn.execute(_LAST_READINGS, {"tx_id": transaction_id})
-    for timestamp, value, unit in result:
-        try:
-            wh = float(value) * (1000 if unit == "kWh" else 1)
-        except ValueError:
-            continue
-        if wh >= at_least:
-            return timestamp, int(wh)
+    for timestamp, text in result:
+        for sample in energy_samples(text):
+            if sample.get("format", "Raw") != "Raw":  # a SignedData value is no number
+                continue
+            value = wh(sample)
+            if value is not None and value >= at_least:
+                return timestamp, int(value)
     return None
 
 
@@ -297,17 +318,19 @@ def nth_key(key: int, n: int) -> int:
 
 
 @cache
-def meter_values_insert(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING: a sampled value already stored (same station, time and
-    ``sample_key``) is skipped, so a redelivered message adds no rows."""
+def meter_readings_insert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING: a reading already stored (same station, time and
+    ``reading_key``) is skipped, so a redelivered message adds no rows."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(meter_values).on_conflict_do_nothing()
+    return insert(meter_readings).on_conflict_do_nothing()
 
 
-async def insert_meter_values(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def insert_meter_readings(
+    conn: AsyncConnection, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
     if rows:
-        statement = meter_values_insert(conn.dialect.name)
-        await conn.execute(statement, clip_rows(meter_values, rows))
+        statement = meter_readings_insert(conn.dialect.name)
+        await conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 async def list_transactions(
@@ -340,6 +363,9 @@ async def list_transactions(
     return [dict(r._mapping) for r in result]
 
 
+_SAMPLE_ATTRIBUTES = ("value", "measurand", "phase", "unit", "context", "location", "format")
+
+
 async def meter_values_for(
     conn: AsyncConnection,
     *,
@@ -347,15 +373,35 @@ async def meter_values_for(
     station_id: str | None = None,
     limit: int = 10000,
 ) -> list[dict[str, Any]]:
-    stmt = select(meter_values)
+    """The sampled values (at most ``limit``) in time order, one dict per sampled value with the
+    columns of the per-sample table before migration 0531; the sampled values of one reading
+    share its ``id``."""
+    stmt = select(meter_readings)
     if transaction_id is not None:
-        stmt = stmt.where(meter_values.c.transaction_id == transaction_id)
+        stmt = stmt.where(meter_readings.c.transaction_id == transaction_id)
     if station_id is not None:
-        stmt = stmt.where(meter_values.c.station_id == station_id)
+        stmt = stmt.where(meter_readings.c.station_id == station_id)
+    # Every reading holds at least one sampled value: ``limit`` readings are enough.
     result = await conn.execute(
-        stmt.order_by(meter_values.c.timestamp, meter_values.c.id).limit(limit)
+        stmt.order_by(meter_readings.c.timestamp, meter_readings.c.id).limit(limit)
     )
-    return [dict(r._mapping) for r in result]
+    out: list[dict[str, Any]] = []
+    for r in result:
+        for sample in sampled_values(r.sampled_values):
+            row = {
+                "id": r.id,
+                "station_id": r.station_id,
+                "connector_id": r.connector_id,
+                "transaction_id": r.transaction_id,
+                "timestamp": r.timestamp,
+            }
+            for name in _SAMPLE_ATTRIBUTES:
+                row[name] = sample.get(name)
+            row["source"] = r.source
+            out.append(row)
+            if len(out) >= limit:
+                return out
+    return out
 
 
 async def stop_anomalies_for(conn: AsyncConnection, station_id: str) -> list[dict[str, Any]]:
