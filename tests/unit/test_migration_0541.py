@@ -48,7 +48,7 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
     )
     engine = db.create_engine(url)
     try:
-        await db.upgrade(engine, url, "0521")
+        await db.upgrade(engine, url, "0531")
         async with engine.begin() as conn:
             await conn.execute(text(_OLD))
         await db.upgrade(engine, url, "0541")
@@ -84,7 +84,7 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
 
         def _down(sync: object) -> None:
             cfg.attributes["connection"] = sync
-            command.downgrade(cfg, "0521")
+            command.downgrade(cfg, "0531")
 
         async with engine.begin() as conn:
             await conn.run_sync(_down)

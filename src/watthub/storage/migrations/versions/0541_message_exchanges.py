@@ -1,7 +1,7 @@
 """message_log: an inbound exchange (the station's CALL and our answer) in one row
 
 Revision ID: 0541
-Revises: 0521
+Revises: 0531
 
 Existing rows stay single-frame rows (the new columns NULL) and read as before. The downgrade
 splits every exchange row back into its two frames (the answers get new, higher ids).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0541"
-down_revision = "0521"
+down_revision = "0531"
 branch_labels = None
 depends_on = None
 
