@@ -172,7 +172,11 @@ async def test_saturated_node_answers_boot_pending_with_short_interval(
     raw = await RawStation.open(csms.url("ADM1"))
     try:
         monkeypatch.setattr(BatchWriter, "backlog", property(lambda self: 10**6))
-        monkeypatch.setattr(csms.hub.services.writer, "lag", 60.0)
+        # On the class, with a setter that ignores the writer's own updates: a commit (the
+        # message log's, say) between here and the boot must not reset the simulated lag.
+        monkeypatch.setattr(
+            BatchWriter, "lag", property(lambda self: 60.0, lambda self, v: None), raising=False
+        )
         pending = await raw.boot()
         assert pending[0] == 3 and pending[2]["status"] == "Pending"
         base = csms.hub.services.settings.boot_admission_interval
