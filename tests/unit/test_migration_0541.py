@@ -10,7 +10,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
+from tests.conftest import PG_TEST_DB
+from tests.unit.test_migration_0511 import _postgres_database
 from watthub.storage import db, messages_repo
 from watthub.storage.tables import message_log
 
@@ -23,20 +24,6 @@ _OLD = (
 _PG_DB = f"{PG_TEST_DB}_0541"
 
 
-async def _postgres_database(create: bool) -> str:
-    import asyncpg
-
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{_PG_DB}"')
-        if create:
-            await admin.execute(f'CREATE DATABASE "{_PG_DB}"')
-    finally:
-        await admin.close()
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{_PG_DB}"
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
     backend: str, tmp_path: Path
@@ -44,7 +31,7 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
     url = (
         f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
         if backend == "sqlite"
-        else await _postgres_database(True)
+        else await _postgres_database(True, _PG_DB)
     )
     engine = db.create_engine(url)
     try:
@@ -111,4 +98,4 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
     finally:
         await engine.dispose()
         if backend == "postgres":
-            await _postgres_database(False)
+            await _postgres_database(False, _PG_DB)
