@@ -43,19 +43,20 @@ async def _readings(csms: Csms, station_id: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in await conn.execute(stmt)]
 
 
-async def _start(csms: Csms, raw: RawStation) -> int:
-    start = {"connectorId": 1, "idTag": "TAG1", "meterStart": 1000, "timestamp": T0}
-    answer = await raw.call("start", "StartTransaction", start)
-    assert answer[0] == 3, answer
-    return int(answer[2]["transactionId"])
-
-
-async def test_multi_element_meter_values_one_row_per_element_stored_once(csms: Csms) -> None:
+async def _charging(csms: Csms) -> tuple[RawStation, int]:
+    """Station CP1 booted, with a transaction started by TAG1: (station, transaction id)."""
     await csms.add_station("CP1")
     await csms.add_tag("TAG1")
     raw = await RawStation.open(csms.url("CP1"))
     await raw.boot()
-    tx_id = await _start(csms, raw)
+    start = {"connectorId": 1, "idTag": "TAG1", "meterStart": 1000, "timestamp": T0}
+    answer = await raw.call("start", "StartTransaction", start)
+    assert answer[0] == 3, answer
+    return raw, int(answer[2]["transactionId"])
+
+
+async def test_multi_element_meter_values_one_row_per_element_stored_once(csms: Csms) -> None:
+    raw, tx_id = await _charging(csms)
     message = {
         "connectorId": 1,
         "transactionId": tx_id,
@@ -137,11 +138,7 @@ async def test_multi_element_meter_values_one_row_per_element_stored_once(csms: 
 
 
 async def test_last_energy_reading_and_console_energy_read_the_readings(csms: Csms) -> None:
-    await csms.add_station("CP1")
-    await csms.add_tag("TAG1")
-    raw = await RawStation.open(csms.url("CP1"))
-    await raw.boot()
-    tx_id = await _start(csms, raw)
+    raw, tx_id = await _charging(csms)
     energy = {"measurand": "Energy.Active.Import.Register"}
     message = {
         "connectorId": 1,

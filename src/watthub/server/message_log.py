@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import orjson
 
 from watthub.ocppj.config_keys import AUTHORIZATION_KEY, same_key
+from watthub.ocppj.frames import CALL
 from watthub.storage.tables import message_log
 from watthub.storage.writer import BatchWriter
 
@@ -87,7 +88,7 @@ class MessageLogger:
             (
                 station_id,
                 "in",
-                2,
+                CALL,
                 action,
                 message_id,
                 _text(frame, action),

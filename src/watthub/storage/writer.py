@@ -49,7 +49,7 @@ class _Rows:
     rows: list[dict[str, Any]] | list[tuple[Any, ...]]
     # Set: ``rows`` are tuples of these columns (no dict per row on the hot path).
     columns: tuple[str, ...] | None = None
-    # Set: ``rows`` is the open buffer of :meth:`BatchWriter.post_tuples` under this key, still
+    # Set: ``rows`` is the open buffer of :meth:`BatchWriter.post_tuple` under this key, still
     # taking rows until its batch is committed.
     buffer: tuple[Table | Executable, tuple[str, ...]] | None = None
 
@@ -88,7 +88,7 @@ class BatchWriter:
         # one timer fails the overdue ones (an ``asyncio.wait_for`` per write cost a task
         # switch, a timer and a cancellation scope per message).
         self._deadlines: deque[tuple[float, asyncio.Future[Any]]] = deque()
-        # The open loss-tolerant tuple buffers (post_tuples), one queued item each.
+        # The open loss-tolerant tuple buffers (post_tuple), one queued item each.
         self._buffers: dict[tuple[Table | Executable, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop_ref: asyncio.AbstractEventLoop | None = None  # set by start()
@@ -370,27 +370,18 @@ class BatchWriter:
                 if isinstance(part, _Rows):
                     by_target.setdefault((part.target, part.columns), []).extend(part.rows)
         raw = getattr(conn, "raw_sqlite", None)
-        sqlite = conn.dialect.name == "sqlite"
+        many, many_tuples = (
+            (sqlite_executemany, sqlite_executemany_tuples)
+            if conn.dialect.name == "sqlite"
+            else (pg_executemany, pg_executemany_tuples)
+        )
         for (target, columns), rows in by_target.items():
             # In queue order, so two updates of one row in a batch apply in the order they came.
-            if sqlite:
-                groups = (
-                    sqlite_executemany(target, rows)
-                    if columns is None
-                    else [sqlite_executemany_tuples(target, columns, rows)]
-                )
-                for sql, params in groups:
-                    if raw is not None:
-                        raw_executemany(raw, sql, params)
-                    else:
-                        await conn.exec_driver_sql(sql, params)
-            else:
-                pg_groups = (
-                    pg_executemany(target, rows)
-                    if columns is None
-                    else [pg_executemany_tuples(target, columns, rows)]
-                )
-                for sql, params in pg_groups:
+            groups = many(target, rows) if columns is None else [many_tuples(target, columns, rows)]
+            for sql, params in groups:
+                if raw is not None:
+                    raw_executemany(raw, sql, params)
+                else:
                     await conn.exec_driver_sql(sql, params)
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
