@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData(
@@ -136,6 +137,15 @@ transactions = Table(
     Index("ix_transactions_station_start", "station_id", "start_time"),
     Index("ix_transactions_open", "stop_time", "station_id"),
     Index("ux_transactions_start_key", "station_id", "start_key", unique=True),
+)
+# The open transactions of an idTag (StartTransaction: does the tag charge elsewhere?). Without it
+# that question read every open transaction of the network: 0.27 ms of PostgreSQL per start with
+# 500 open, a quarter of its time in the benchmark's mix, and growing with the network.
+Index(
+    "ix_transactions_open_tag",
+    func.lower(transactions.c.id_tag),
+    sqlite_where=transactions.c.stop_time.is_(None),
+    postgresql_where=transactions.c.stop_time.is_(None),
 )
 
 meter_readings = Table(
