@@ -84,6 +84,29 @@ async def test_cached_station_row_follows_changes(csms: Csms) -> None:
     assert gone.response.status_code == 404
 
 
+async def test_credentials_changed_on_another_node_are_honoured_at_once(csms: Csms) -> None:
+    """A node whose cached row predates a password change (the cluster's invalidation is still
+    on its way) checks the stored row before it refuses the new password."""
+    await csms.add_station("PW3", password="first-horse-123")
+    cache = csms.hub.services.station_cache
+    await _connect_ok(
+        csms.url("PW3"), additional_headers=basic_auth_header("PW3", "first-horse-123")
+    )
+    stale = await cache.get("PW3")
+    changed = await csms.api.put("/stations/PW3/password", json={"password": "second-horse-45"})
+    assert changed.status_code == 200, changed.text
+    cache.put(stale)  # as if the invalidation had not arrived yet
+    await _connect_ok(
+        csms.url("PW3"), additional_headers=basic_auth_header("PW3", "second-horse-45")
+    )
+    # The stored row replaced the stale one: the old password is refused without a second read.
+    old = await _status(
+        csms.url("PW3"), additional_headers=basic_auth_header("PW3", "first-horse-123")
+    )
+    assert old.response.status_code == 401
+    assert (await cache.get("PW3"))["password_hash"] != stale["password_hash"]
+
+
 async def test_reconnect_storm_needs_no_database_reads(csms: Csms) -> None:
     ids = [f"S{i:03d}" for i in range(40)]
     for sid in ids:

@@ -43,6 +43,15 @@ def _plain(status: http.HTTPStatus, text: str, extra: dict[str, str] | None = No
     return Response(status.value, status.phrase, headers, body)
 
 
+def _credentials(station: dict[str, Any]) -> tuple[Any, ...]:
+    """What a handshake is checked against (``check_connection``)."""
+    return (
+        station.get("security_profile"),
+        station.get("password_hash"),
+        station.get("serial_number"),
+    )
+
+
 class ConnectionObserver(Protocol):
     """Told when a station's socket opens and closes (the cluster records ownership)."""
 
@@ -173,9 +182,25 @@ class OcppServer:
                     return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
                 station = await self._auto_register(station_id, 3)
         peer = connection.remote_address[0] if connection.remote_address else None
-        refusal = await check_connection(
-            self.services, station, ssl_object, request.headers.get("Authorization"), peer
-        )
+        authorization = request.headers.get("Authorization")
+        refusal = await check_connection(self.services, station, ssl_object, authorization, peer)
+        if (
+            refusal is not None
+            and refusal.status in (401, 403)
+            and self.services.station_cache is not None
+        ):
+            # The row may be from this node's cache while a credential change made on another
+            # node is still on its way (cluster invalidation is asynchronous): a station given its
+            # new password must not be refused. The stored row decides; a refusal costs one read.
+            fresh = await self.services.read(
+                lambda conn: stations_repo.get_station(conn, station_id)
+            )
+            if fresh is not None and _credentials(fresh) != _credentials(station):
+                self.services.station_cache.put(fresh)
+                station = fresh
+                refusal = await check_connection(
+                    self.services, station, ssl_object, authorization, peer
+                )
         if refusal is not None:
             # Same answer whatever was wrong: never reveal which part failed.
             await record_refusal(self.services, station_id, refusal)
