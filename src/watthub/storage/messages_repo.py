@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.tables import message_log, validation_events
@@ -74,9 +74,48 @@ async def list_messages(
     ][:limit]
 
 
-async def purge_messages(conn: AsyncConnection, older_than_days: int) -> int:
-    cutoff: datetime = utcnow() - timedelta(days=older_than_days)
-    result = await conn.execute(delete(message_log).where(message_log.c.created_at < cutoff))
+async def purge_boundary(conn: AsyncConnection, cutoff: datetime) -> tuple[int, int] | None:
+    """The range of message-log ids to purge: from the first id to the largest one stored before
+    ``cutoff`` (None: nothing that old).
+
+    Found by bisecting the primary key, about 40 index look-ups: ids grow with time (a row is
+    written when its exchange is answered, seconds at most after it was received), and the log
+    has no index on time alone. ``DELETE … WHERE created_at < cutoff`` read the whole table
+    every hour: a 30-day log of a busy network is tens of millions of rows, and the writer (on
+    SQLite, the event loop) was held for the whole scan."""
+    old = (message_log.c.created_at < cutoff).label("old")
+    by_id = message_log.c.id
+
+    async def first_from(start: int | None) -> Any:
+        query = select(by_id, old).order_by(by_id).limit(1)
+        if start is not None:
+            query = query.where(by_id >= start)
+        return (await conn.execute(query)).first()
+
+    first = await first_from(None)
+    if first is None or not first.old:
+        return None
+    lo: int = first.id  # a row stored before the cutoff
+    hi: int = (await conn.execute(select(func.max(by_id)))).scalar_one()
+    while lo < hi:
+        middle = (lo + hi + 1) // 2
+        row = await first_from(middle)
+        if row is not None and row.old:
+            lo = row.id
+        else:
+            hi = middle - 1
+    return first.id, lo
+
+
+async def purge_chunk(conn: AsyncConnection, start: int, stop: int, cutoff: datetime) -> int:
+    """Delete the rows with ids ``start``..``stop`` received before ``cutoff``: a range of the
+    primary key, so one writer batch stays short whatever the size of the log. (A row answered
+    late can sit among older ones; the time condition keeps it, and any younger neighbour.)"""
+    result = await conn.execute(
+        delete(message_log).where(
+            message_log.c.id >= start, message_log.c.id <= stop, message_log.c.created_at < cutoff
+        )
+    )
     return result.rowcount or 0
 
 
