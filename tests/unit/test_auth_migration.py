@@ -9,32 +9,15 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
+from tests.support.scratch_db import scratch_database
 from watthub.storage import db, tokens_repo
-
-
-async def _fresh_url(backend: str, tmp_path: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import asyncpg
-
-    name = f"{PG_TEST_DB}_mig"
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_existing_tokens_become_admin(backend: str, tmp_path: Path) -> None:
-    url = await _fresh_url(backend, tmp_path)
-    before = ScriptDirectory.from_config(db.alembic_config(url)).get_revision("0501").down_revision
-    engine = db.create_engine(url)
-    try:
+    async with scratch_database(backend, tmp_path, "mig") as (engine, url):
+        script = ScriptDirectory.from_config(db.alembic_config(url))
+        before = script.get_revision("0501").down_revision
         await db.upgrade(engine, url, str(before))
         async with engine.begin() as conn:
             await conn.execute(
@@ -49,5 +32,3 @@ async def test_existing_tokens_become_admin(backend: str, tmp_path: Path) -> Non
             assert await tokens_repo.check_token(conn, "wh_old") == ("old", "admin")
             new = await tokens_repo.create_token(conn, "new", role="viewer")
             assert await tokens_repo.check_token(conn, new) == ("new", "viewer")
-    finally:
-        await engine.dispose()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
+from tests.support.scratch_db import scratch_database
 from watthub.storage import db
 
 _TX = (
@@ -24,34 +24,11 @@ _MV = (
 )
 
 
-_PG_DB = f"{PG_TEST_DB}_0511"
-
-
-async def _postgres_database(create: bool, name: str = _PG_DB) -> str:
-    import asyncpg
-
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=PG_ADMIN_DB)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        if create:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_upgrade_keeps_old_duplicates_and_dedups_new_rows(
     backend: str, tmp_path: Path
 ) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else await _postgres_database(True)
-    )
-    engine = db.create_engine(url)
-    try:
+    async with scratch_database(backend, tmp_path, "0511") as (engine, url):
         await db.upgrade(engine, url, "0401")
         async with engine.begin() as conn:
             for statement in (_TX, _TX, _MV, _MV):  # what a redelivery stored before the fix
@@ -77,7 +54,3 @@ async def test_upgrade_keeps_old_duplicates_and_dedups_new_rows(
             await conn.execute(insert, [row, row])  # the new key works: stored once
             count = await conn.execute(text("SELECT count(*) FROM meter_values"))
             assert count.scalar() == 3
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await _postgres_database(False)

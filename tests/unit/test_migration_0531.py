@@ -25,8 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PG_HOST, PG_PORT, PG_TEST_DB, require_service
-from tests.unit.test_migration_0511 import _postgres_database
+from tests.support.scratch_db import scratch_database
 from watthub.domain import core
 from watthub.storage import db, transactions_repo
 from watthub.timeutil import parse_ts
@@ -153,14 +152,8 @@ def _normalized(rows: list[Any]) -> list[tuple[Any, ...]]:
 async def test_upgrade_groups_samples_into_readings_and_downgrade_restores_them(
     backend: str, tmp_path: Path
 ) -> None:
-    if backend == "postgres":
-        require_service("PostgreSQL", PG_HOST, PG_PORT)
-        url = await _postgres_database(True, f"{PG_TEST_DB}_0531")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    engine = db.create_engine(url)
     old = [row for message in _MESSAGES for row in _old_rows(*message)] + _UNKEYED
-    try:
+    async with scratch_database(backend, tmp_path, "0531") as (engine, url):
         await db.upgrade(engine, url, "0521")
         async with engine.begin() as conn:
             await conn.execute(_old.insert(), old)
@@ -204,10 +197,6 @@ async def test_upgrade_groups_samples_into_readings_and_downgrade_restores_them(
             restored = _normalized((await conn.execute(select(_old).order_by(_old.c.id))).all())
         assert restored == stored
         await db.upgrade(engine, url)  # and up again
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await _postgres_database(False, f"{PG_TEST_DB}_0531")
 
 
 def test_reading_keys_follow_the_position_of_the_element() -> None:

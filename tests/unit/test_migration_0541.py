@@ -10,8 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from tests.conftest import PG_TEST_DB
-from tests.unit.test_migration_0511 import _postgres_database
+from tests.support.scratch_db import scratch_database
 from watthub.storage import db, messages_repo
 from watthub.storage.tables import message_log
 
@@ -21,20 +20,13 @@ _OLD = (
     " '2026-01-01 10:00:00'), ('CP1', 'out', 3, 'Heartbeat', 'old-1',"
     ' \'[3,"old-1",{"currentTime":"x"}]\', \'2026-01-01 10:00:00.002\')'
 )
-_PG_DB = f"{PG_TEST_DB}_0541"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
     backend: str, tmp_path: Path
 ) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else await _postgres_database(True, _PG_DB)
-    )
-    engine = db.create_engine(url)
-    try:
+    async with scratch_database(backend, tmp_path, "0541") as (engine, url):
         await db.upgrade(engine, url, "0531")
         async with engine.begin() as conn:
             await conn.execute(text(_OLD))
@@ -95,7 +87,3 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
         if isinstance(answered, str):
             answered = datetime.fromisoformat(answered)
         assert answered.replace(tzinfo=None) == datetime(2026, 1, 2, 10, 0, 2, 250250)
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await _postgres_database(False, _PG_DB)

@@ -12,13 +12,11 @@ from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import PG_TEST_DB
-from tests.unit.test_migration_0511 import _postgres_database
+from tests.support.scratch_db import scratch_database
 from watthub.storage import db, transactions_repo
 from watthub.storage.tables import transactions
 from watthub.storage.transactions_repo import _RUNNING_ELSEWHERE
 
-_PG_DB = f"{PG_TEST_DB}_0551"
 _AT = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 _PARAMS = {"norm": "tag-0042", "station_id": "CP-0001", "connector_id": 1}
 
@@ -49,13 +47,7 @@ async def _indexes(conn: AsyncConnection) -> set[str]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_open_transactions_of_a_tag_are_found_by_index(backend: str, tmp_path: Path) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'tx.db'}"
-        if backend == "sqlite"
-        else await _postgres_database(True, _PG_DB)
-    )
-    engine = db.create_engine(url)
-    try:
+    async with scratch_database(backend, tmp_path, "0551") as (engine, url):
         await db.upgrade(engine, url, "0551")
         async with engine.begin() as conn:
             # 300 open transactions on 300 stations, one stopped on the tag asked about.
@@ -94,7 +86,3 @@ async def test_open_transactions_of_a_tag_are_found_by_index(backend: str, tmp_p
         async with engine.begin() as conn:
             await conn.run_sync(_down)
             assert "ix_transactions_open_tag" not in await _indexes(conn)
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await _postgres_database(False, _PG_DB)
