@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from alembic import command
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, PG_TEST_DB, PG_USER, require_service
@@ -45,3 +47,15 @@ async def scratch_database(
         await engine.dispose()
         if backend == "postgres":
             await postgres_database(False, name)
+
+
+async def downgrade(engine: AsyncEngine, url: str, revision: str) -> None:
+    """Run the migrations down to ``revision``."""
+    cfg = db.alembic_config(url)
+
+    def _run(conn: Connection) -> None:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_run)

@@ -11,10 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
-from alembic import command
 from sqlalchemy import (
     BigInteger,
-    Connection,
     DateTime,
     Integer,
     String,
@@ -23,9 +21,8 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.scratch_db import scratch_database
+from tests.support.scratch_db import downgrade, scratch_database
 from watthub.domain import core
 from watthub.storage import db, transactions_repo
 from watthub.timeutil import parse_ts
@@ -127,17 +124,6 @@ _UNKEYED = [
 ]
 
 
-async def _downgrade(engine: AsyncEngine, url: str, revision: str) -> None:
-    cfg = db.alembic_config(url)
-
-    def _run(conn: Connection) -> None:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_run)
-
-
 def _normalized(rows: list[Any]) -> list[tuple[Any, ...]]:
     out = []
     for r in rows:
@@ -192,7 +178,7 @@ async def test_upgrade_groups_samples_into_readings_and_downgrade_restores_them(
             assert sorted((m["timestamp"].minute, m["value"]) for m in shown) == sorted(
                 (r["timestamp"].minute, r["value"]) for r in old
             )
-        await _downgrade(engine, url, "0521")
+        await downgrade(engine, url, "0521")
         async with engine.begin() as conn:
             restored = _normalized((await conn.execute(select(_old).order_by(_old.c.id))).all())
         assert restored == stored

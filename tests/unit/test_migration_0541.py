@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
-from tests.support.scratch_db import scratch_database
+from tests.support.scratch_db import downgrade, scratch_database
 from watthub.storage import db, messages_repo
 from watthub.storage.tables import message_log
 
@@ -59,14 +58,7 @@ async def test_old_rows_read_as_before_and_downgrade_splits_exchanges(
             assert entries[0]["created_at"].replace(tzinfo=None) == datetime(
                 2026, 1, 2, 10, 0, 2, 250250
             )
-        cfg = db.alembic_config(url)
-
-        def _down(sync: object) -> None:
-            cfg.attributes["connection"] = sync
-            command.downgrade(cfg, "0531")
-
-        async with engine.begin() as conn:
-            await conn.run_sync(_down)
+        await downgrade(engine, url, "0531")
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.support.scratch_db import scratch_database
+from tests.support.scratch_db import downgrade, scratch_database
 from watthub.storage import db, transactions_repo
 from watthub.storage.tables import transactions
 from watthub.storage.transactions_repo import _RUNNING_ELSEWHERE
@@ -77,12 +75,6 @@ async def test_open_transactions_of_a_tag_are_found_by_index(backend: str, tmp_p
             assert not context.running_elsewhere
             assert "ix_transactions_open_tag" in await _indexes(conn)
 
-        cfg = db.alembic_config(url)
-
-        def _down(sync: Any) -> None:
-            cfg.attributes["connection"] = sync
-            command.downgrade(cfg, "0541")
-
-        async with engine.begin() as conn:
-            await conn.run_sync(_down)
+        await downgrade(engine, url, "0541")
+        async with engine.connect() as conn:
             assert "ix_transactions_open_tag" not in await _indexes(conn)
