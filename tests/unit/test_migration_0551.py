@@ -8,39 +8,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.support.scratch_db import downgrade, scratch_database
+from tests.support.scratch_db import downgrade, index_names, query_plan, scratch_database
 from watthub.storage import db, transactions_repo
 from watthub.storage.tables import transactions
 from watthub.storage.transactions_repo import _RUNNING_ELSEWHERE
 
 _AT = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 _PARAMS = {"norm": "tag-0042", "station_id": "CP-0001", "connector_id": 1}
-
-
-async def _plan(conn: AsyncConnection) -> str:
-    compiled = select(_RUNNING_ELSEWHERE).compile(dialect=conn.dialect)
-    values = {**_PARAMS, **{k: v.value for k, v in compiled.binds.items() if k not in _PARAMS}}
-    params = tuple(values[k] for k in compiled.positiontup or ())
-    if conn.dialect.name == "sqlite":
-        rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, params)
-        return "\n".join(str(r[-1]) for r in rows)
-    # A few hundred rows fit in a handful of pages, where a sequential scan may cost the same:
-    # what is asserted is that the index matches the query, not the planner's choice today.
-    await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    rows = await conn.exec_driver_sql("EXPLAIN " + compiled.string, params)
-    return "\n".join(str(r[0]) for r in rows)
-
-
-async def _indexes(conn: AsyncConnection) -> set[str]:
-    # Not SQLAlchemy's inspector: it skips SQLite's expression indexes.
-    sql = (
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transactions'"
-        if conn.dialect.name == "sqlite"
-        else "SELECT indexname FROM pg_indexes WHERE tablename = 'transactions'"
-    )
-    return {row[0] for row in await conn.exec_driver_sql(sql)}
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -63,7 +38,7 @@ async def test_open_transactions_of_a_tag_are_found_by_index(backend: str, tmp_p
                         "stop_time": _AT + timedelta(hours=1) if i == 43 else None,
                     },
                 )
-            plan = await _plan(conn)
+            plan = await query_plan(conn, select(_RUNNING_ELSEWHERE), _PARAMS)
             assert "ix_transactions_open_tag" in plan, plan
             # The same answers as before: the tag of station 42 (any case) runs elsewhere, the
             # stopped one and the asking connector's own do not count.
@@ -73,8 +48,8 @@ async def test_open_transactions_of_a_tag_are_found_by_index(backend: str, tmp_p
             assert not context.running_elsewhere
             context = await transactions_repo.start_context(conn, "CP-0042", 1, "k", "tag-0042")
             assert not context.running_elsewhere
-            assert "ix_transactions_open_tag" in await _indexes(conn)
+            assert "ix_transactions_open_tag" in await index_names(conn, "transactions")
 
         await downgrade(engine, url, "0541")
         async with engine.connect() as conn:
-            assert "ix_transactions_open_tag" not in await _indexes(conn)
+            assert "ix_transactions_open_tag" not in await index_names(conn, "transactions")

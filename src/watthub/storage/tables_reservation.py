@@ -26,4 +26,8 @@ reservations = Table(
     Column("ended_at", TS),
     Index("ix_reservations_station_rid", "station_id", "reservation_id"),
     Index("ix_reservations_status_expiry", "status", "expiry_date"),
+    # A station's active reservations, asked on every StartTransaction (migration 0561): by status
+    # alone that read every active reservation of the network, by station alone all of the
+    # station's past ones.
+    Index("ix_reservations_station_status", "station_id", "status"),
 )
