@@ -392,7 +392,7 @@ METER_COLUMNS = (
     "reading_key",
     "sampled_values",
 )
-_SAMPLE_ATTRIBUTES = ("measurand", "phase", "unit", "context", "location", "format")
+_SAMPLE_ATTRIBUTES = tuple(name for name in METER_SAMPLE_LIMITS if name != "value")
 _VALUE_MAX = METER_SAMPLE_LIMITS["value"]
 # The attributes of a sampled value (measurand, phase, unit, context, location, format) as the
 # rest of its JSON object (',"measurand":…}'), cut to their limits and absent ones left out: a

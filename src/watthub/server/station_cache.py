@@ -53,6 +53,11 @@ class StationCache:
         row = await self._lookup.get(station_id)
         return dict(row) if row is not None else None
 
+    async def reload(self, station_id: str) -> Row | None:
+        """The stored row, read now whatever is cached (and cached from now on)."""
+        row = (await self._fetch([station_id])).get(station_id)
+        return dict(row) if row is not None else None
+
     def put(self, row: Row) -> None:
         if len(self._rows) >= self._max:
             self._rows.pop(next(iter(self._rows)))  # oldest entry (insertion order)

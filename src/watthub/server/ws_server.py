@@ -192,11 +192,8 @@ class OcppServer:
             # The row may be from this node's cache while a credential change made on another
             # node is still on its way (cluster invalidation is asynchronous): a station given its
             # new password must not be refused. The stored row decides; a refusal costs one read.
-            fresh = await self.services.read(
-                lambda conn: stations_repo.get_station(conn, station_id)
-            )
+            fresh = await self.services.station_cache.reload(station_id)
             if fresh is not None and _credentials(fresh) != _credentials(station):
-                self.services.station_cache.put(fresh)
                 station = fresh
                 refusal = await check_connection(
                     self.services, station, ssl_object, authorization, peer

@@ -155,21 +155,18 @@ async def energy_since(conn: AsyncConnection, since: datetime) -> float:
         .subquery()
     )
     result = await conn.execute(
-        select(meter_readings.c.transaction_id, meter_readings.c.sampled_values).where(
-            meter_readings.c.id.in_(select(latest.c.id))
+        select(
+            meter_readings.c.transaction_id,
+            meter_readings.c.sampled_values,
+            transactions.c.meter_start,
         )
+        .select_from(_READINGS_OF_TX)
+        .where(meter_readings.c.id.in_(select(latest.c.id)))
     )
-    starts: dict[int, int] = {
-        tx_id: start
-        for tx_id, start in await conn.execute(
-            select(transactions.c.id, transactions.c.meter_start).where(running)
-        )
-    }
-    for tx_id, text in result:
+    for tx_id, text, start in result:
         sample = await _latest_energy(conn, tx_id, text)
         value = transactions_repo.wh(sample) if sample is not None else None
-        start = starts.get(tx_id)
-        if value is not None and start is not None and value >= start:
+        if value is not None and value >= start:
             total += value - start
     return total
 

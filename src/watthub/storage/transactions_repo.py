@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.clip import clip
 from watthub.storage.prepared import Prepared
-from watthub.storage.tables import connectors, meter_readings, stop_anomalies, transactions
+from watthub.storage.tables import (
+    METER_SAMPLE_LIMITS,
+    connectors,
+    meter_readings,
+    stop_anomalies,
+    transactions,
+)
 from watthub.timeutil import as_utc, utcnow
 
 # Hot-path statements are built once: building a statement per call (and its cache key) cost
@@ -363,7 +369,7 @@ async def list_transactions(
     return [dict(r._mapping) for r in result]
 
 
-_SAMPLE_ATTRIBUTES = ("value", "measurand", "phase", "unit", "context", "location", "format")
+_SAMPLE_ATTRIBUTES = tuple(METER_SAMPLE_LIMITS)  # value, measurand, phase, ...
 
 
 async def meter_values_for(
