@@ -269,15 +269,14 @@ async def start_csms(
         overrides.setdefault("cluster_prefix", f"watthub-test-{uuid.uuid4().hex[:10]}")
 
     def settings(node: str) -> Settings:
+        defaults: dict[str, Any] = {"call_timeout": 5.0, "ping_interval": None}
         return Settings(
             database_url=url,
             data_dir=tmp_path / "data",
-            call_timeout=5.0,
-            ping_interval=None,
             ocpp_port=0,
             api_port=0,
             **({"node_name": node} if backend == "cluster" else {}),
-            **overrides,
+            **{**defaults, **overrides},
         )
 
     hub: Any = await _start_hub(settings("A"), start)

@@ -1,8 +1,9 @@
 """One station connection: reads frames, answers the station's CALLs, carries our CALLs.
 
-Frames are read by the connection's own task; the station's CALLs are handled in order by a
-worker task that exists only while there is work, so CALLRESULTs for our calls are read even while
-a handler waits for the database, and a handler can never deadlock on a call to its own station."""
+Messages arrive through a callback, in order, as the WebSocket layer reads them (no task wakes up
+per message); the station's CALLs are handled in order by a worker task that exists only while
+there is work, so CALLRESULTs for our calls are read even while a handler waits for the database,
+and a handler can never deadlock on a call to its own station."""
 
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-
 from watthub.domain.context import Services, StationContext
 from watthub.domain.registry import HANDLERS
 from watthub.gateway import StationCallError, StationNotConnected, StationTimeout
@@ -25,6 +23,7 @@ from watthub.ocppj import frames, schemas
 from watthub.ocppj.errors import ErrorCode, OcppError
 from watthub.ocppj.rpc import PendingCalls
 from watthub.server.message_log import MessageLogger
+from watthub.server.ws_link import LinkClosed, StationLink
 from watthub.storage import messages_repo
 from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 
@@ -54,7 +53,7 @@ class _Inbound:
 class StationSession:
     def __init__(
         self,
-        ws: ServerConnection,
+        ws: StationLink,
         station_id: str,
         station: dict[str, Any],
         services: Services,
@@ -90,13 +89,10 @@ class StationSession:
         return self.ctx.station.get("validation_policy") == "lenient"
 
     async def run(self) -> None:
+        """Until the connection closes; its messages reach ``_on_frame`` as they arrive."""
         try:
-            while True:
-                data = await self.ws.recv(decode=False)
-                self.last_seen = time.time()
-                await self._on_frame(data)
-        except ConnectionClosed:
-            pass
+            self.ws.attach(self._on_frame)
+            await self.ws.wait_closed()
         finally:
             self._closed = True
             self._pending.fail_all(StationNotConnected(f"Station {self.station_id} disconnected"))
@@ -110,7 +106,8 @@ class StationSession:
 
     # -- inbound ---------------------------------------------------------------------------------
 
-    async def _on_frame(self, data: bytes) -> None:
+    def _on_frame(self, data: bytes) -> None:
+        self.last_seen = time.time()
         try:
             frame = frames.parse_frame(data)
         except frames.FrameError as exc:
@@ -125,12 +122,13 @@ class StationSession:
             )
             if exc.message_id is not None:
                 self._metrics.callerror_sent(None, exc.code)
-                await self._send(
-                    frames.encode_error(exc.message_id, exc.code, exc.description),
-                    frames.CALLERROR,
-                    None,
-                    exc.message_id,
-                )
+                with contextlib.suppress(LinkClosed):
+                    self._send(
+                        frames.encode_error(exc.message_id, exc.code, exc.description),
+                        frames.CALLERROR,
+                        None,
+                        exc.message_id,
+                    )
             return
         if frame is None:
             self._message_log.record(self.station_id, "in", 0, None, None, data)
@@ -160,7 +158,7 @@ class StationSession:
         if call.message_id in self._in_progress:
             # OCPP-J §4.2.3: a call with the same id is being handled already.
             self._metrics.callerror_sent(call.action, ErrorCode.PROTOCOL_ERROR)
-            self._spawn(
+            with contextlib.suppress(LinkClosed):
                 self._answer(
                     _Inbound(call, data, 0.0, self.last_seen),
                     frames.encode_error(
@@ -170,7 +168,6 @@ class StationSession:
                     ),
                     frames.CALLERROR,
                 )
-            )
             return
         if len(self._inbox) >= self._max_inbox:
             self.log.warning(
@@ -219,9 +216,11 @@ class StationSession:
                 finally:
                     self._in_progress.discard(call.message_id)
                 try:
-                    await self._answer(inbound, reply, kind)
-                except ConnectionClosed:
+                    self._answer(inbound, reply, kind)
+                except LinkClosed:
                     self.log.info("connection closed before the %s answer was sent", call.action)
+                else:
+                    await self.ws.drain()
                 self._metrics.message_in(
                     call.action, kind == frames.CALLRESULT, time.perf_counter() - inbound.received
                 )
@@ -313,11 +312,11 @@ class StationSession:
 
     # -- outbound --------------------------------------------------------------------------------
 
-    async def _send(self, frame: bytes, kind: int, action: str | None, message_id: str) -> None:
+    def _send(self, frame: bytes, kind: int, action: str | None, message_id: str) -> None:
         self._message_log.record(self.station_id, "out", kind, action, message_id, frame)
-        await self.ws.send(frame, text=True)
+        self.ws.send(frame)
 
-    async def _answer(self, inbound: _Inbound, frame: bytes, kind: int) -> None:
+    def _answer(self, inbound: _Inbound, frame: bytes, kind: int) -> None:
         """Answer a station's CALL; the CALL and the answer are logged as one row (before the
         send, as any frame we send: an answer lost with the connection is still on record)."""
         call = inbound.call
@@ -331,7 +330,7 @@ class StationSession:
             frame,
             time.time(),
         )
-        await self.ws.send(frame, text=True)
+        self.ws.send(frame)
 
     def _log_unanswered(self, call: frames.Call, data: bytes, at: float) -> None:
         self._message_log.record(
@@ -348,13 +347,13 @@ class StationSession:
             started, result, code = time.perf_counter(), "cancelled", None
             try:
                 try:
-                    await self._send(
+                    self._send(
                         frames.encode_call(pending.message_id, action, payload),
                         frames.CALL,
                         action,
                         pending.message_id,
                     )
-                except ConnectionClosed as exc:
+                except LinkClosed as exc:
                     result = "disconnected"
                     raise StationNotConnected(f"Station {self.station_id} disconnected") from exc
                 try:

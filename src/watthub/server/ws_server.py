@@ -6,6 +6,7 @@ offered (TC_088). TLS (security profiles 2/3) plugs in as an ``ssl`` context on 
 
 from __future__ import annotations
 
+import asyncio
 import http
 import logging
 import socket
@@ -13,8 +14,6 @@ import ssl
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from watthub.domain import events, station_ids
@@ -24,6 +23,7 @@ from watthub.server.connection_security import check_connection, record_refusal
 from watthub.server.message_log import MessageLogger
 from watthub.server.registry import SessionRegistry
 from watthub.server.session import StationSession
+from watthub.server.ws_link import Endpoint, LinkOptions, StationLink, plain_response
 from watthub.storage import stations_repo
 from watthub.storage.writer import DatabaseUnavailable, is_unavailable
 from watthub.timeutil import utcnow
@@ -34,13 +34,7 @@ SUBPROTOCOL = "ocpp1.6"
 
 
 def _plain(status: http.HTTPStatus, text: str, extra: dict[str, str] | None = None) -> Response:
-    body = (text + "\n").encode()
-    headers = Headers(
-        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
-    )
-    for key, value in (extra or {}).items():
-        headers[key] = value
-    return Response(status.value, status.phrase, headers, body)
+    return plain_response(status.value, status.phrase, text, extra)
 
 
 def _credentials(station: dict[str, Any]) -> tuple[Any, ...]:
@@ -74,8 +68,7 @@ class OcppServer:
         self.observer = observer
         self.message_log = MessageLogger(services.writer, services.settings.message_log)
         self._prefix = "/" + services.settings.ocpp_path.strip("/")
-        self._server: Server | None = None
-        self._stations: dict[int, dict[str, Any]] = {}
+        self._endpoint: Endpoint | None = None
 
     async def start(
         self,
@@ -85,43 +78,42 @@ class OcppServer:
         port: int | None = None,
     ) -> None:
         s = self.services.settings
-        kwargs: dict[str, Any] = {
-            "subprotocols": [SUBPROTOCOL],
-            "process_request": self._admit,
-            "compression": None,  # 14 KiB instead of 64 KiB per connection; frames are small
-            "max_size": s.max_frame_size,
-            "max_queue": 4,
-            "ping_interval": s.ping_interval or None,
-            "ping_timeout": s.ping_timeout or None,
-            "ssl": ssl_context,
-            "server_header": "WattHub",
-            # The library default (10 s) silently dropped stations whose handshake waited in a
-            # storm; overload is answered explicitly instead (503 / BootNotification Pending).
-            "open_timeout": s.ws_open_timeout or None,
-        }
+        options = LinkOptions(
+            subprotocol=SUBPROTOCOL,
+            max_message_size=s.max_frame_size,
+            ping_interval=s.ping_interval or None,
+            ping_timeout=s.ping_timeout or None,
+            # The `websockets` default (10 s) silently dropped stations whose handshake waited in
+            # a storm; overload is answered explicitly instead (503 / BootNotification Pending).
+            open_timeout=s.ws_open_timeout or None,
+        )
+        endpoint = Endpoint(options, self._admit, self._handle)
+        loop = asyncio.get_running_loop()
         if sock is not None:
-            self._server = await serve(self._handle, sock=sock, **kwargs)
+            endpoint.server = await loop.create_server(
+                endpoint.protocol, sock=sock, ssl=ssl_context, backlog=4096
+            )
         else:
-            self._server = await serve(
-                self._handle,
+            endpoint.server = await loop.create_server(
+                endpoint.protocol,
                 host or s.ocpp_host,
                 s.ocpp_port if port is None else port,
+                ssl=ssl_context,
                 backlog=4096,
                 reuse_port=s.reuse_port or None,
-                **kwargs,
             )
+        self._endpoint = endpoint
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._endpoint is None or self._endpoint.server is None:
             return 0  # not listening (plain listener switched off)
-        return int(next(iter(self._server.sockets)).getsockname()[1])
+        return int(next(iter(self._endpoint.server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
-        if self._server is None:
+        if self._endpoint is None:
             return
-        self._server.close(close_connections=True)
-        await self._server.wait_closed()
+        await self._endpoint.close()
 
     def _identity(self, path: str) -> str | None:
         path = path.split("?", 1)[0]
@@ -132,9 +124,12 @@ class OcppServer:
             return None
         return identity
 
-    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _admit(
+        self, request: Request, peer: str | None, ssl_object: Any
+    ) -> Response | dict[str, Any]:
+        """The station's row if it may connect, else the HTTP refusal."""
         try:
-            response = await self._process_request(connection, request)
+            response = await self._process_request(request, peer, ssl_object)
         except Exception as exc:
             if not (is_unavailable(exc) or isinstance(exc, DatabaseUnavailable)):
                 raise
@@ -146,13 +141,13 @@ class OcppServer:
             response = _plain(
                 http.HTTPStatus.SERVICE_UNAVAILABLE, "Busy, retry later", {"Retry-After": "5"}
             )
-        if response is not None:
+        if isinstance(response, Response):
             self.services.metrics.handshake_refused(response.status_code)
         return response
 
     async def _process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+        self, request: Request, peer: str | None, ssl_object: Any
+    ) -> Response | dict[str, Any]:
         station_id = self._identity(request.path)
         if station_id is None:
             return _plain(http.HTTPStatus.NOT_FOUND, "Not an OCPP endpoint")
@@ -166,7 +161,6 @@ class OcppServer:
             log.warning("[%s] refused: subprotocol %s not offered", station_id, SUBPROTOCOL)
             return _plain(http.HTTPStatus.BAD_REQUEST, "Subprotocol ocpp1.6 is required")
         station = await self._lookup(station_id)
-        ssl_object = connection.transport.get_extra_info("ssl_object")
         if station is None:
             if not self.services.settings.auto_register:
                 log.warning("[%s] refused: unknown station", station_id)
@@ -181,7 +175,6 @@ class OcppServer:
                     )
                     return _plain(http.HTTPStatus.NOT_FOUND, "Unknown charge point")
                 station = await self._auto_register(station_id, 3)
-        peer = connection.remote_address[0] if connection.remote_address else None
         authorization = request.headers.get("Authorization")
         refusal = await check_connection(self.services, station, ssl_object, authorization, peer)
         if (
@@ -213,8 +206,7 @@ class OcppServer:
                 "Authentication required",
                 {"WWW-Authenticate": 'Basic realm="WattHub OCPP", charset="UTF-8"'},
             )
-        self._stations[id(connection)] = station
-        return None
+        return station
 
     async def _tls_auto_register_refusal(
         self, station_id: str, ssl_object: Any, request: Request
@@ -263,8 +255,7 @@ class OcppServer:
         )
         return station
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        station = self._stations.pop(id(ws))
+    async def _handle(self, ws: StationLink, station: dict[str, Any]) -> None:
         station_id = station["id"]
         session = StationSession(ws, station_id, station, self.services, self.message_log)
         previous = self.registry.put(session)
