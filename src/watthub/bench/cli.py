@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--targets",
         type=_csv(list(TARGETS)),
         default=None,
-        help="comma list of raw-ws,ocpp-lib,ocpp-lib-sync,watthub,watthub-pg (default: the "
+        help="comma list of raw-ws,raw-picows,ocpp-lib,ocpp-lib-sync,watthub,watthub-pg (default: the "
         "baselines, plus watthub when watthub.server can be imported)",
     )
     r.add_argument(

@@ -8,7 +8,12 @@ from typing import Any
 from . import frames as F
 
 #: Ratio columns, shown when both targets are in the results: (numerator, denominator).
-RATIO_PAIRS = (("watthub", "ocpp-lib"), ("watthub", "ocpp-lib-sync"), ("watthub", "raw-ws"))
+RATIO_PAIRS = (
+    ("watthub", "ocpp-lib"),
+    ("watthub", "ocpp-lib-sync"),
+    ("watthub", "raw-ws"),
+    ("watthub", "raw-picows"),
+)
 ACTIONS = list(dict.fromkeys(a for a, _ in F.MIX_CYCLE))
 
 

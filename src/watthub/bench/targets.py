@@ -180,6 +180,28 @@ def raw_ws_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> Se
     )
 
 
+def raw_picows_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
+    port = free_port()
+    return ServerTarget(
+        name="raw-picows",
+        command=[
+            sys.executable,
+            "-m",
+            "watthub.bench.baseline_raw_picows",
+            "--port",
+            str(port),
+            "--loop",
+            server_loop,
+        ],
+        env=python_env(),
+        port=port,
+        probe_url=f"http://127.0.0.1:{port}/health",
+        description="bare picows server, canned CALLRESULTs (ceiling of WattHub's WebSocket layer)",
+        workdir=workdir,
+        info={"loop": server_loop},
+    )
+
+
 def ocpp_lib_target(
     workdir: Path, server_loop: str = "uvloop", sync_validation: bool = False, **_: object
 ) -> ServerTarget:
@@ -345,6 +367,7 @@ def watthub_cluster_target(
 
 TARGETS: dict[str, Callable[..., ServerTarget]] = {
     "raw-ws": raw_ws_target,
+    "raw-picows": raw_picows_target,
     "ocpp-lib": ocpp_lib_target,
     "ocpp-lib-sync": ocpp_lib_sync_target,
     "watthub": watthub_target,

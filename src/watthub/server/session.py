@@ -220,7 +220,8 @@ class StationSession:
                 except LinkClosed:
                     self.log.info("connection closed before the %s answer was sent", call.action)
                 else:
-                    await self.ws.drain()
+                    if self.ws.write_paused:  # the station does not read: wait, don't pile up
+                        await self.ws.drain()
                 self._metrics.message_in(
                     call.action, kind == frames.CALLRESULT, time.perf_counter() - inbound.received
                 )

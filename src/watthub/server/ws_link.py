@@ -270,7 +270,7 @@ class Gate(asyncio.Protocol):
             True,  # answer the station's pings
             options.max_message_size,
             None,  # extra headers (client side only)
-            16 * 1024,
+            4096,  # the read buffer to start with; it grows for larger messages
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
@@ -387,6 +387,10 @@ class StationLink(WSListener):  # type: ignore[misc]
         if self._closing or ws is None or ws.is_disconnected or ws.is_close_frame_sent:
             raise LinkClosed("connection closed")
         ws.send(WSMsgType.TEXT, data)
+
+    @property
+    def write_paused(self) -> bool:
+        return self._writable is not None
 
     async def drain(self) -> None:
         """Wait while the station does not read what we sent (the socket's buffer is full)."""
