@@ -8,10 +8,13 @@ statement is compiled once per dialect by SQLAlchemy itself, and keeps SQLAlchem
 result processors (datetimes, JSON), so what is stored and read back is exactly what
 ``conn.execute`` would store and read; only the per-call bookkeeping is gone.
 
-The raw path is taken only on the writer's (and the hot-path reader's) synchronous SQLite
-connection (``sqlite_writer.SyncConnectionFacade``); any other connection (PostgreSQL, the API's
-engine) runs the same statement through ``conn.execute``. Driver errors are wrapped as SQLAlchemy
-wraps them, so the writer tells "database unavailable" from "write refused" as before."""
+The raw path is taken on the writer's (and the hot-path reader's) synchronous SQLite connection
+(``sqlite_writer.SyncConnectionFacade``). On PostgreSQL the SQL compiled once goes through
+``exec_driver_sql`` with its parameters already processed: SQLAlchemy still wraps errors and
+detects disconnects, but no longer looks up the compiled statement and processes each bind per
+call (~14 % of the event loop at 1,500 msg/s went to these few statements). Any other connection
+runs the statement through ``conn.execute``. Driver errors are wrapped as SQLAlchemy wraps them,
+so the writer tells "database unavailable" from "write refused" as before."""
 
 from __future__ import annotations
 
@@ -47,14 +50,19 @@ class Prepared:
     async def rows(self, conn: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The result rows as dicts (column name → value)."""
         raw = getattr(conn, "raw_sqlite", None)
-        if raw is None:
+        if raw is not None:
+            compiled = self._for(conn.dialect)
+            found = self._run(raw, compiled, params).fetchall()
+        elif conn.dialect.name == "postgresql":
+            compiled = self._for(conn.dialect)
+            result = await conn.exec_driver_sql(compiled.sql, _values(compiled, params))
+            found = result.fetchall()
+        else:
             result = await conn.execute(self.statement, dict(params))
             return [dict(r._mapping) for r in result]
-        compiled = self._for(conn.dialect)
-        cursor = self._run(raw, compiled, params)
         keys, results = compiled.keys, compiled.results
         out = []
-        for row in cursor.fetchall():
+        for row in found:
             out.append(
                 {
                     k: (v if p is None or v is None else p(v))
@@ -71,11 +79,15 @@ class Prepared:
         """Run a statement without result rows; the id of an inserted row (SQLite's
         ``lastrowid``) on the raw path, ``None`` otherwise."""
         raw = getattr(conn, "raw_sqlite", None)
-        if raw is None:
+        if raw is not None:
+            cursor = self._run(raw, self._for(conn.dialect), params)
+            return cursor.lastrowid
+        if conn.dialect.name == "postgresql":
+            compiled = self._for(conn.dialect)
+            await conn.exec_driver_sql(compiled.sql, _values(compiled, params))
+        else:
             await conn.execute(self.statement, dict(params))
-            return None
-        cursor = self._run(raw, self._for(conn.dialect), params)
-        return cursor.lastrowid
+        return None
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(id(dialect))
@@ -85,18 +97,24 @@ class Prepared:
 
     @staticmethod
     def _run(raw: sqlite3.Connection, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-        values = []
-        for name, default, process in compiled.params:
-            value = params.get(name, default)
-            if value is _NO_DEFAULT:
-                raise KeyError(f"statement parameter {name!r} missing")
-            values.append(value if process is None else process(value))
+        values = _values(compiled, params)
         try:
             return raw.execute(compiled.sql, values)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(
                 compiled.sql, values, exc, sqlite3.Error, dialect=None
             ) from exc
+
+
+def _values(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The positional parameters, through SQLAlchemy's bind processors of their types."""
+    values = []
+    for name, default, process in compiled.params:
+        value = params.get(name, default)
+        if value is _NO_DEFAULT:
+            raise KeyError(f"statement parameter {name!r} missing")
+        values.append(value if process is None else process(value))
+    return tuple(values)
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
