@@ -163,3 +163,21 @@ async def test_stopping_the_server_closes_stations_with_1001(
         await hub.stop()
     await asyncio.wait_for(raw.ws.wait_closed(), 5)
     assert raw.ws.close_code == 1001
+
+
+async def test_a_protocol_error_closes_with_1002_and_others_carry_on(small: Csms) -> None:
+    """An unmasked frame from a station breaks RFC 6455 §5.1: closed with 1002."""
+    other = await RawStation.open(small.url("CP1"))
+    await small.add_station("CP2")
+    reader, writer = await _tcp(small)
+    writer.write(_upgrade(small, "CP2"))
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(b"\x81\x02hi")  # FIN + text, length 2, no mask bit
+    close = await asyncio.wait_for(reader.read(4), 5)
+    assert close[0] == 0x88, close  # a close frame
+    assert int.from_bytes(close[2:4], "big") == 1002
+    await _closed_within(reader, 5)
+    writer.close()
+    await other.alive()
+    await other.close()

@@ -42,8 +42,11 @@ from websockets.streams import StreamReader
 log = logging.getLogger("watthub.ocpp")
 # picows logs every connection and disconnection at INFO (one child logger per socket); WattHub
 # logs those itself, with the station id. Its warnings and errors (protocol errors) still show.
-wire_log = logging.getLogger("watthub.ocpp.wire")
-wire_log.setLevel(logging.WARNING)
+_wire = logging.getLogger("watthub.ocpp.wire")
+_wire.setLevel(logging.WARNING)
+# An adapter, not the Logger: given a Logger, picows makes a child Logger per connection (~1 KiB
+# each, kept for the connection's life).
+wire_log = logging.LoggerAdapter(_wire, {})
 
 #: An HTTP request head longer than this is refused (431); `websockets` allowed 128 lines of 8 KiB.
 MAX_REQUEST_HEAD = 16 * 1024
@@ -270,7 +273,7 @@ class Gate(asyncio.Protocol):
             True,  # answer the station's pings
             options.max_message_size,
             None,  # extra headers (client side only)
-            4096,  # the read buffer to start with; it grows for larger messages
+            2048,  # the read buffer to start with (picows' least); it grows for larger messages
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
