@@ -53,6 +53,9 @@ class Prepared:
         if raw is not None:
             compiled = self._for(conn.dialect)
             found = self._run(raw, compiled, params).fetchall()
+        elif getattr(conn, "pg_driver", None) is not None:  # the writer's batch (pg_batch.py)
+            compiled = self._for(conn.dialect)
+            found = await conn.fetch(compiled.sql, _values(compiled, params))
         elif conn.dialect.name == "postgresql":
             compiled = self._for(conn.dialect)
             result = await conn.exec_driver_sql(compiled.sql, _values(compiled, params))
@@ -82,7 +85,10 @@ class Prepared:
         if raw is not None:
             cursor = self._run(raw, self._for(conn.dialect), params)
             return cursor.lastrowid
-        if conn.dialect.name == "postgresql":
+        if getattr(conn, "pg_driver", None) is not None:
+            compiled = self._for(conn.dialect)
+            await conn.execute_raw(compiled.sql, _values(compiled, params))
+        elif conn.dialect.name == "postgresql":
             compiled = self._for(conn.dialect)
             await conn.exec_driver_sql(compiled.sql, _values(compiled, params))
         else:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watthub.logs import throttle
+from watthub.storage import pg_batch
 from watthub.storage.fast_rows import (
     raw_executemany,
     sqlite_executemany,
@@ -266,13 +267,18 @@ class BatchWriter:
     async def _connection(self) -> AsyncConnection:
         # One connection for the writer's lifetime: no pool checkout and reset per batch.
         if self._conn is None or self._conn.closed:
-            self._conn = await self._engine.connect()
+            if self._engine.dialect.name == "postgresql":
+                self._conn = await pg_batch.open_writer_connection(self._engine)
+            else:
+                self._conn = await self._engine.connect()
         return self._conn
 
     async def _transaction(self, batch: list[_Item]) -> list[Any]:
         if self._sqlite is not None:
             return await self._sqlite.transaction(lambda conn: self._apply(conn, batch))
         conn = await self._connection()
+        if self._engine.dialect.name == "postgresql":
+            return await pg_batch.in_transaction(conn, lambda pg: self._apply(pg, batch))
         async with conn.begin():
             return await self._apply(conn, batch)
 
@@ -322,6 +328,11 @@ class BatchWriter:
             # The database, not the data: every write of the batch fails at once (retrying
             # them one by one would wait out the timeout once per write).
             await self._drop_connection()
+            if self._sqlite is None and getattr(exc, "connection_invalidated", False):
+                # The server dropped the connection, likely all of them (a restart): the pool's
+                # other connections are as dead. SQLAlchemy drops its pool itself when it sees a
+                # disconnect, but the batch's statements go to asyncpg directly (pg_batch.py).
+                await self._engine.dispose()
             throttle.log(
                 log,
                 "db-unavailable",
@@ -381,6 +392,8 @@ class BatchWriter:
             for sql, params in groups:
                 if raw is not None:
                     raw_executemany(raw, sql, params)
+                elif isinstance(conn, pg_batch.PgBatchConnection):
+                    await conn.executemany(sql, params)
                 else:
                     await conn.exec_driver_sql(sql, params)
         results = [
