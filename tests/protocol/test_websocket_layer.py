@@ -56,6 +56,18 @@ def _upgrade(csms: Csms, station_id: str = "CP1") -> bytes:
     ).encode()
 
 
+async def _upgraded(
+    csms: Csms, station_id: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new station on a raw socket, past the WebSocket upgrade."""
+    await csms.add_station(station_id)
+    reader, writer = await _tcp(csms)
+    writer.write(_upgrade(csms, station_id))
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> float:
     """Read until the server closes the connection; how long that took."""
     started = time.monotonic()
@@ -97,11 +109,7 @@ async def test_a_station_ping_gets_its_pong(small: Csms) -> None:
 
 async def test_our_pings_keep_an_answering_station_and_drop_a_silent_one(small: Csms) -> None:
     answering = await RawStation.open(small.url("CP1"))
-    await small.add_station("CP2")
-    reader, writer = await _tcp(small)
-    writer.write(_upgrade(small, "CP2"))
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101")
+    reader, writer = await _upgraded(small, "CP2")
     # The raw socket never answers a ping: closed after ping_interval + ping_timeout.
     took = await _closed_within(reader, 10)
     assert 0.5 <= took < 5
@@ -168,11 +176,7 @@ async def test_stopping_the_server_closes_stations_with_1001(
 async def test_a_protocol_error_closes_with_1002_and_others_carry_on(small: Csms) -> None:
     """An unmasked frame from a station breaks RFC 6455 §5.1: closed with 1002."""
     other = await RawStation.open(small.url("CP1"))
-    await small.add_station("CP2")
-    reader, writer = await _tcp(small)
-    writer.write(_upgrade(small, "CP2"))
-    head = await reader.readuntil(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101")
+    reader, writer = await _upgraded(small, "CP2")
     writer.write(b"\x81\x02hi")  # FIN + text, length 2, no mask bit
     close = await asyncio.wait_for(reader.read(4), 5)
     assert close[0] == 0x88, close  # a close frame

@@ -158,45 +158,23 @@ class RunningServer:
 # ---------------------------------------------------------------------- factories
 
 
-def raw_ws_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
+def _canned_target(
+    name: str,
+    module: str,
+    description: str,
+    workdir: Path,
+    server_loop: str = "uvloop",
+    **_: object,
+) -> ServerTarget:
+    """A baseline that answers canned CALLRESULTs (``baseline_raw_*``)."""
     port = free_port()
     return ServerTarget(
-        name="raw-ws",
-        command=[
-            sys.executable,
-            "-m",
-            "watthub.bench.baseline_raw_ws",
-            "--port",
-            str(port),
-            "--loop",
-            server_loop,
-        ],
+        name=name,
+        command=[sys.executable, "-m", module, "--port", str(port), "--loop", server_loop],
         env=python_env(),
         port=port,
         probe_url=f"http://127.0.0.1:{port}/health",
-        description="bare websockets server, canned CALLRESULTs (ceiling of the stack)",
-        workdir=workdir,
-        info={"loop": server_loop},
-    )
-
-
-def raw_picows_target(workdir: Path, server_loop: str = "uvloop", **_: object) -> ServerTarget:
-    port = free_port()
-    return ServerTarget(
-        name="raw-picows",
-        command=[
-            sys.executable,
-            "-m",
-            "watthub.bench.baseline_raw_picows",
-            "--port",
-            str(port),
-            "--loop",
-            server_loop,
-        ],
-        env=python_env(),
-        port=port,
-        probe_url=f"http://127.0.0.1:{port}/health",
-        description="bare picows server, canned CALLRESULTs (ceiling of WattHub's WebSocket layer)",
+        description=description,
         workdir=workdir,
         info={"loop": server_loop},
     )
@@ -366,8 +344,18 @@ def watthub_cluster_target(
 
 
 TARGETS: dict[str, Callable[..., ServerTarget]] = {
-    "raw-ws": raw_ws_target,
-    "raw-picows": raw_picows_target,
+    "raw-ws": functools.partial(
+        _canned_target,
+        "raw-ws",
+        "watthub.bench.baseline_raw_ws",
+        "bare websockets server, canned CALLRESULTs (ceiling of the stack)",
+    ),
+    "raw-picows": functools.partial(
+        _canned_target,
+        "raw-picows",
+        "watthub.bench.baseline_raw_picows",
+        "bare picows server, canned CALLRESULTs (ceiling of WattHub's WebSocket layer)",
+    ),
     "ocpp-lib": ocpp_lib_target,
     "ocpp-lib-sync": ocpp_lib_sync_target,
     "watthub": watthub_target,
