@@ -50,6 +50,8 @@ wire_log = logging.LoggerAdapter(_wire, {})
 
 #: An HTTP request head longer than this is refused (431); `websockets` allowed 128 lines of 8 KiB.
 MAX_REQUEST_HEAD = 16 * 1024
+#: Bytes a client may send while its handshake waits for admission (before our 101).
+MAX_EARLY_BYTES = 64 * 1024
 #: Messages a station may send before its session attaches (a moment after the upgrade).
 MAX_EARLY_MESSAGES = 64
 _CLOSE_REASON_BYTES = 123  # RFC 6455 §5.5: a control frame's payload is at most 125 bytes
@@ -162,7 +164,11 @@ class Gate(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buffer += data
         if self._task is not None:
-            return  # admission in progress; a well-behaved client waits for our answer
+            # Admission in progress: a well-behaved client waits for our answer; one that
+            # streams on is not buffered without bound.
+            if len(self._buffer) > MAX_EARLY_BYTES:
+                self.abort()
+            return
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(self._buffer) > MAX_REQUEST_HEAD:
