@@ -34,6 +34,7 @@ from picows import (
     WSUpgradeResponseWithListener,
 )
 from picows.picows import WSProtocol  # the protocol class ws_create_server builds (pinned picows)
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
@@ -81,8 +82,6 @@ Handler = Callable[["StationLink", Any], Awaitable[None]]
 def plain_response(
     status: int, phrase: str, text: str, extra: dict[str, str] | None = None
 ) -> Response:
-    from websockets.datastructures import Headers
-
     body = (text + "\n").encode()
     headers = Headers(
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
@@ -315,7 +314,6 @@ class StationLink(WSListener):  # type: ignore[misc]
         self._endpoint = endpoint
         self._admitted = admitted
         self._ws: WSTransport | None = None
-        self._raw = transport
         peername = transport.get_extra_info("peername")
         self.remote_address: tuple[Any, ...] | None = tuple(peername) if peername else None
         self.close_code: int | None = None
@@ -426,10 +424,6 @@ class StationLink(WSListener):  # type: ignore[misc]
             )
         except TimeoutError:
             ws.disconnect(graceful=False)
-
-    @property
-    def ssl_object(self) -> Any:
-        return self._raw.get_extra_info("ssl_object")
 
     # -- internals --------------------------------------------------------------------------------
 

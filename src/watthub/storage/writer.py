@@ -79,6 +79,7 @@ class BatchWriter:
         self._last_durable = 0  # durable writes in the last batch
         self._write_timeout = write_timeout
         self._sqlite = sqlite
+        self._postgres = engine.dialect.name == "postgresql"
         self._max_batch = max_batch
         self._linger = linger
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -267,7 +268,7 @@ class BatchWriter:
     async def _connection(self) -> AsyncConnection:
         # One connection for the writer's lifetime: no pool checkout and reset per batch.
         if self._conn is None or self._conn.closed:
-            if self._engine.dialect.name == "postgresql":
+            if self._postgres:
                 self._conn = await pg_batch.open_writer_connection(self._engine)
             else:
                 self._conn = await self._engine.connect()
@@ -277,7 +278,7 @@ class BatchWriter:
         if self._sqlite is not None:
             return await self._sqlite.transaction(lambda conn: self._apply(conn, batch))
         conn = await self._connection()
-        if self._engine.dialect.name == "postgresql":
+        if self._postgres:
             return await pg_batch.in_transaction(conn, lambda pg: self._apply(pg, batch))
         async with conn.begin():
             return await self._apply(conn, batch)
