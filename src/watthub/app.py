@@ -37,6 +37,7 @@ from watthub.server.registry import SessionRegistry
 from watthub.server.station_cache import StationCache
 from watthub.server.ws_server import OcppServer
 from watthub.storage import db, messages_repo, users_repo
+from watthub.storage.pg_reads import PgReader
 from watthub.storage.sqlite_writer import SQLiteBatchConnection, SQLiteReader, sync_sqlite_engine
 from watthub.storage.writer import BatchWriter
 from watthub.timeutil import utcnow
@@ -94,6 +95,7 @@ class WattHub:
     _jobs: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     api_port: int = field(init=False, default=0)
     _sqlite_reader: SQLiteReader | None = field(init=False, default=None)
+    _pg_reader: PgReader | None = field(init=False, default=None)
     # Set when ``redis_url`` is configured (docs/cluster.md); None = one process, no Redis.
     cluster: Any = field(init=False, default=None)
     _tasks: set[asyncio.Task[Any]] = field(init=False, default_factory=set)
@@ -141,7 +143,10 @@ class WattHub:
                 busy_timeout=s.db_statement_timeout,
             )
             self._sqlite_reader = SQLiteReader(sync_sqlite_engine(s.database_url, "NORMAL"))
-        read = db.make_read(engine, self._sqlite_reader)
+            read = self._sqlite_reader.read
+        else:
+            self._pg_reader = PgReader(engine, wait=s.db_connect_timeout)
+            read = self._pg_reader.read
         writer = BatchWriter(
             engine,
             s.write_batch_max,
@@ -364,6 +369,8 @@ class WattHub:
         await self.services.writer.stop()
         if self._sqlite_reader is not None:
             self._sqlite_reader.close()
+        if self._pg_reader is not None:
+            await self._pg_reader.close()
         await self.services.engine.dispose()
 
     def describe(self) -> dict[str, Any]:

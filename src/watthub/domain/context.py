@@ -31,7 +31,7 @@ class Services:
     gateway: StationGateway
     events: EventBus
     tags: TagCache
-    # Hot-path reads (storage.db.make_read): ``await services.read(lambda conn: ...)``.
+    # Hot-path reads (SQLiteReader.read, PgReader.read): ``await services.read(lambda conn: ...)``.
     read: Read
     # Registration status of the last boot, per connected station (Pending blocks remote start).
     registration: dict[str, str] = field(default_factory=dict)

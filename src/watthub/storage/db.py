@@ -129,20 +129,3 @@ async def is_up_to_date(engine: AsyncEngine, url: str) -> tuple[bool, str | None
 
 ReadWork = Callable[[Any], Awaitable[Any]]
 Read = Callable[[ReadWork], Awaitable[Any]]
-
-
-def make_read(engine: AsyncEngine, sqlite_reader: Any | None) -> Read:
-    """``await read(work)`` runs ``work(conn)`` for a hot-path read: on the event loop through
-    ``sqlite_reader`` (SQLite), or on a pooled async connection (PostgreSQL)."""
-    if sqlite_reader is not None:
-        return sqlite_reader.read  # type: ignore[no-any-return]
-
-    # Autocommit: a hot-path read is one statement (or a few that need no common snapshot), and
-    # without it every read was three round trips (BEGIN, the SELECT, ROLLBACK at check-in).
-    reads = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    async def read(work: ReadWork) -> Any:
-        async with reads.connect() as conn:
-            return await work(conn)
-
-    return read

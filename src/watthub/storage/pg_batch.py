@@ -30,12 +30,16 @@ _UNAVAILABLE = (
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.InternalClientError,
     OSError,
     TimeoutError,
 )
 _CONNECTION_LOST = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,  # "connection is closed", ConnectionDoesNotExistError
+    # The protocol is in a state it cannot leave (seen: the server's "terminating connection"
+    # read while idle, then "cannot switch to state …" on the next statement).
+    asyncpg.exceptions.InternalClientError,
     OSError,
 )
 
@@ -58,8 +62,9 @@ def translated(error: Exception, sql: str, params: Any) -> Exception:
 
 
 class PgBatchConnection:
-    """What a batch's operations get on PostgreSQL: the SQLAlchemy connection (every attribute is
-    passed through) and, as ``pg_driver``, the asyncpg connection under it."""
+    """What a batch's operations (and a hot-path read, ``pg_reads.py``) get on PostgreSQL: the
+    SQLAlchemy connection (every attribute is passed through) and, as ``pg_driver``, the asyncpg
+    connection under it."""
 
     def __init__(self, conn: AsyncConnection, driver: Any) -> None:
         self._conn = conn
@@ -88,15 +93,25 @@ class PgBatchConnection:
             raise translated(error, sql, values) from error
 
 
-async def open_writer_connection(engine: Any) -> AsyncConnection:
-    """The writer's connection: AUTOCOMMIT for SQLAlchemy, so that it never opens a transaction
-    of its own inside the batch's asyncpg transaction."""
-    conn: AsyncConnection = await engine.connect()
-    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-    # Through SQLAlchemy once: a pooled connection that died with the server is found here, and
-    # SQLAlchemy then drops the whole pool (the batches themselves no longer pass its checks).
-    await conn.exec_driver_sql("SELECT 1")
-    return conn
+async def open_autocommit(engine: Any) -> AsyncConnection:
+    """A connection held for long (the writer's, the hot-path reader's): AUTOCOMMIT for
+    SQLAlchemy, so that it never opens a transaction of its own inside the batch's asyncpg
+    transaction, and a read is one round trip."""
+    for attempt in (1, 2):
+        conn: AsyncConnection = await engine.connect()
+        try:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # Through SQLAlchemy once: a pooled connection that died with the server is found
+            # here, and SQLAlchemy then drops the whole pool (the batches and reads themselves
+            # no longer pass its checks), so a second attempt gets a new connection.
+            await conn.exec_driver_sql("SELECT 1")
+        except sa_exc.DBAPIError as exc:
+            await conn.close()
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            continue
+        return conn
+    raise AssertionError("unreachable")
 
 
 async def in_transaction(

@@ -269,7 +269,7 @@ class BatchWriter:
         # One connection for the writer's lifetime: no pool checkout and reset per batch.
         if self._conn is None or self._conn.closed:
             if self._postgres:
-                self._conn = await pg_batch.open_writer_connection(self._engine)
+                self._conn = await pg_batch.open_autocommit(self._engine)
             else:
                 self._conn = await self._engine.connect()
         return self._conn
