@@ -114,13 +114,17 @@ async def open_autocommit(engine: Any) -> AsyncConnection:
     raise AssertionError("unreachable")
 
 
+async def driver_of(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (looked up once per held connection: through
+    SQLAlchemy it is a greenlet hand-over each time)."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
 async def in_transaction(
-    conn: AsyncConnection, work: Callable[[PgBatchConnection], Awaitable[T]]
+    conn: AsyncConnection, driver: Any, work: Callable[[PgBatchConnection], Awaitable[T]]
 ) -> T:
-    """``work`` inside one asyncpg transaction on ``conn``'s driver connection."""
+    """``work`` inside one asyncpg transaction on ``driver``, the connection under ``conn``."""
     try:
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
         transaction = driver.transaction()
         await transaction.start()
     except Exception as error:

@@ -61,12 +61,12 @@ class PgReader:
                     self._open += 1
                     try:
                         conn = await pg_batch.open_autocommit(self._engine)
-                        raw = await conn.get_raw_connection()
+                        driver = await pg_batch.driver_of(conn)
                     except BaseException:
                         self._open -= 1
                         self._wake()
                         raise
-                    return conn, raw.driver_connection
+                    return conn, driver
                 freed = asyncio.get_running_loop().create_future()
                 self._freed.append(freed)
                 try:

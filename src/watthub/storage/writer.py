@@ -86,6 +86,7 @@ class BatchWriter:
         self._durable_waiting = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        self._driver: Any = None  # PostgreSQL: the asyncpg connection under ``_conn``
         # Durable writes in the order they were queued, with the time their caller gives up;
         # one timer fails the overdue ones (an ``asyncio.wait_for`` per write cost a task
         # switch, a timer and a cancellation scope per message).
@@ -270,6 +271,7 @@ class BatchWriter:
         if self._conn is None or self._conn.closed:
             if self._postgres:
                 self._conn = await pg_batch.open_autocommit(self._engine)
+                self._driver = await pg_batch.driver_of(self._conn)
             else:
                 self._conn = await self._engine.connect()
         return self._conn
@@ -279,7 +281,9 @@ class BatchWriter:
             return await self._sqlite.transaction(lambda conn: self._apply(conn, batch))
         conn = await self._connection()
         if self._postgres:
-            return await pg_batch.in_transaction(conn, lambda pg: self._apply(pg, batch))
+            return await pg_batch.in_transaction(
+                conn, self._driver, lambda pg: self._apply(pg, batch)
+            )
         async with conn.begin():
             return await self._apply(conn, batch)
 
@@ -291,7 +295,7 @@ class BatchWriter:
                 await self._conn.invalidate()
             with contextlib.suppress(Exception):
                 await self._conn.close()
-            self._conn = None
+            self._conn = self._driver = None
 
     async def _commit(self, batch: list[_Item]) -> None:
         # A durable write whose caller gave up (write timeout) is not run any more.
