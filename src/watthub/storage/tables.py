@@ -162,13 +162,14 @@ meter_readings = Table(
     Column("source", String(24), nullable=False, server_default="MeterValues"),
     # Identifies an element of one message (a checksum of the message plus the element's
     # position): a redelivered message inserts nothing (ON CONFLICT DO NOTHING). The unique
-    # index also serves the station/time queries.
+    # index leads with the time: readings arrive at about "now" and share its newest leaves,
+    # where a station-first key put every message in a leaf of its own (migration 0571).
     Column("reading_key", BigInteger),
     # A JSON array of OCPP SampledValue objects, attributes as normalized when received
     # (measurand and context defaults filled in, strings cut to METER_SAMPLE_LIMITS; absent
     # attributes left out): [{"value": "1520", "context": "Sample.Periodic", ...}, ...].
     Column("sampled_values", Text, nullable=False),
-    Index("ux_meter_readings_key", "station_id", "timestamp", "reading_key", unique=True),
+    Index("ux_meter_readings_key", "timestamp", "station_id", "reading_key", unique=True),
 )
 
 # How long each attribute of a sampled value may be (the columns of the per-sample table before
