@@ -13,13 +13,14 @@ of the batch can wait for another writer (WAL readers never block)."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 T = TypeVar("T")
 
@@ -80,18 +81,24 @@ class SQLiteBatchConnection:
         self._busy_timeout = busy_timeout
 
     async def transaction(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``work(facade)`` inside BEGIN IMMEDIATE … COMMIT; the commit runs in a thread."""
+        """Run ``work(facade)`` inside BEGIN IMMEDIATE … COMMIT; the commit runs in a thread.
+
+        BEGIN and COMMIT go to the sqlite3 connection itself: through SQLAlchemy they cost more
+        than the statements they bracket (with the driver's ``isolation_level=None`` SQLAlchemy
+        issues neither; its own bookkeeping is closed after the commit when a statement of the
+        batch went through it)."""
         conn = self._connect()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
         delay = 0.001
         # Bounded like any statement: a lock held for ever (a stuck process on the same file)
         # gives the waiting stations a prompt error, not a hang.
         deadline = time.monotonic() + self._busy_timeout
         while True:
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                _raw_sql(raw.execute, "BEGIN IMMEDIATE")
                 break
             except OperationalError as exc:
-                conn.rollback()
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() >= deadline:
@@ -100,10 +107,16 @@ class SQLiteBatchConnection:
                 delay = min(delay * 2, _MAX_BACKOFF)
         try:
             result = await work(SyncConnectionFacade(conn))
-            await asyncio.to_thread(conn.commit)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, _raw_sql, raw.execute, "COMMIT")
         except BaseException:
-            conn.rollback()
+            if raw.in_transaction:
+                raw.rollback()
+            if conn.in_transaction():
+                conn.rollback()
             raise
+        if conn.in_transaction():
+            conn.commit()
         return result
 
     def _connect(self) -> Connection:
@@ -124,6 +137,14 @@ class SQLiteBatchConnection:
             self._conn.close()
             self._conn = None
         self._engine.dispose()
+
+
+def _raw_sql(execute: Callable[[str], Any], sql: str) -> None:
+    """A statement on the sqlite3 connection, its error raised as SQLAlchemy raises it."""
+    try:
+        execute(sql)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
 
 class SQLiteReader:
