@@ -22,7 +22,7 @@ from typing import Any
 
 import fastjsonschema
 
-from watthub.ocppj import fast_schema
+from watthub.ocppj import fast_schema, struct_schema
 from watthub.ocppj.errors import ErrorCode, OcppError
 
 Validator = Callable[[Any], Any]
@@ -105,7 +105,10 @@ def _validator(schema_name: str) -> Validator:
 
 @cache
 def _fast(action: str, response: bool) -> fast_schema.Check | None:
-    return fast_schema.build(_schema(f"{action}Response" if response else action))
+    """The cheap "certainly valid" check: msgspec types where the schema can be expressed as
+    such (``struct_schema.py``), else the hand-written check (``fast_schema.py``)."""
+    schema = _schema(f"{action}Response" if response else action)
+    return struct_schema.build(schema) or fast_schema.build(schema)
 
 
 def validate(action: str, payload: dict[str, Any], *, response: bool = False) -> None:
