@@ -53,28 +53,26 @@ def build(schema: dict[str, Any]) -> Check | None:
 
 
 def _type(node: Any) -> Any:
-    if not isinstance(node, dict):
+    build = _BUILDERS.get(node.get("type")) if isinstance(node, dict) else None
+    if build is None:
         raise _Unsupported
-    kind = node.get("type")
-    if kind == "object":
-        return _object(node)
-    if kind == "array":
-        return _array(node)
-    if kind == "string":
-        return _string(node)
-    if kind in ("integer", "number"):
-        _only(node, _SCALAR | {"minimum", "maximum"})
-        bounds = {}
-        if "minimum" in node:
-            bounds["ge"] = node["minimum"]
-        if "maximum" in node:
-            bounds["le"] = node["maximum"]
-        base = int if kind == "integer" else float
-        return Annotated[base, msgspec.Meta(**bounds)] if bounds else base
-    if kind == "boolean":
-        _only(node, _SCALAR)
-        return bool
-    raise _Unsupported
+    return build(node)
+
+
+def _number(node: dict[str, Any]) -> Any:
+    _only(node, _SCALAR | {"minimum", "maximum"})
+    bounds = {}
+    if "minimum" in node:
+        bounds["ge"] = node["minimum"]
+    if "maximum" in node:
+        bounds["le"] = node["maximum"]
+    base = int if node["type"] == "integer" else float
+    return Annotated[base, msgspec.Meta(**bounds)] if bounds else base
+
+
+def _boolean(node: dict[str, Any]) -> Any:
+    _only(node, _SCALAR)
+    return bool
 
 
 def _only(node: dict[str, Any], known: frozenset[str] | set[str]) -> None:
@@ -142,3 +140,13 @@ def _string(node: dict[str, Any]) -> Any:
             raise _Unsupported
         return Literal[allowed]  # type: ignore[valid-type]
     return Annotated[str, msgspec.Meta(**bounds)] if bounds else str
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "object": _object,
+    "array": _array,
+    "string": _string,
+    "integer": _number,
+    "number": _number,
+    "boolean": _boolean,
+}

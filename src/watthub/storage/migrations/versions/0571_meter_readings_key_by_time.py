@@ -22,21 +22,14 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _key(*columns: str) -> None:
     op.drop_index("ux_meter_readings_key", table_name="meter_readings")
-    op.create_index(
-        "ux_meter_readings_key",
-        "meter_readings",
-        ["timestamp", "station_id", "reading_key"],
-        unique=True,
-    )
+    op.create_index("ux_meter_readings_key", "meter_readings", list(columns), unique=True)
+
+
+def upgrade() -> None:
+    _key("timestamp", "station_id", "reading_key")
 
 
 def downgrade() -> None:
-    op.drop_index("ux_meter_readings_key", table_name="meter_readings")
-    op.create_index(
-        "ux_meter_readings_key",
-        "meter_readings",
-        ["station_id", "timestamp", "reading_key"],
-        unique=True,
-    )
+    _key("station_id", "timestamp", "reading_key")
