@@ -88,6 +88,24 @@ async def test_station_comes_online_live_and_charges_from_the_console(console: C
     assert lines and lines[0].startswith(f"{tx_id},CP1,1,TAG1,")
 
 
+async def test_a_live_update_keeps_what_the_operator_is_typing(console: Console) -> None:
+    """Status and meter events redraw the connector cards; an id tag half typed into one (and
+    the focus) survives it, so "Start charging" sends what the operator typed."""
+    cp = await console.csms.connect("CP9")
+    await cp.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
+    status = {"connector_id": 1, "error_code": "NoError", "timestamp": now_ts()}
+    await cp.call(call.StatusNotification(status="Available", **status))
+    page = await console.page("olivia")
+    await page.goto("/#/stations/CP9")
+    card = "[data-connector='1']"
+    await _wait_text(page, card, "Available")
+    await page.fill("#idtag-1", "TAG9")
+    await cp.call(call.StatusNotification(status="Preparing", **status))
+    await _wait_text(page, card, "Preparing")
+    assert await page.input_value("#idtag-1") == "TAG9"
+    assert await page.evaluate("document.activeElement && document.activeElement.id") == "idtag-1"
+
+
 async def test_configuration_refresh_and_edit(console: Console) -> None:
     page = await console.page("olivia")
     await console.csms.add_station("CP2")

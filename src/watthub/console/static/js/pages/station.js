@@ -90,7 +90,15 @@ export async function render(main, [stationId], page) {
       clear(connectorsBox, h("p", { class: "muted" }, "No connector reported yet (the station sends StatusNotification after booting)."));
       return;
     }
+    // Live events redraw the cards: an id tag being typed (and the focus) must survive that.
+    const typed = [...connectorsBox.querySelectorAll("input[name=idTag]")].map((input) => [input.id, input.value, input === document.activeElement]);
     clear(connectorsBox, list.map(connectorCard));
+    for (const [id, value, focused] of typed) {
+      const input = connectorsBox.querySelector(`#${CSS.escape(id)}`);
+      if (!input) continue;
+      input.value = value;
+      if (focused) input.focus();
+    }
   }
 
   function connectorCard(c) {
