@@ -10,6 +10,7 @@ reads through SQLAlchemy see no difference."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -117,13 +118,18 @@ def _converted(
     return tuple(values)
 
 
-def raw_executemany(raw: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
-    """``executemany`` on the sqlite3 connection itself, errors wrapped as SQLAlchemy wraps
-    them (the writer tells an unavailable database from a refused write by them)."""
+def raw_sqlite(call: Callable[..., Any], sql: str, params: Any = ()) -> Any:
+    """``call(sql, params)`` on the sqlite3 connection itself (its ``execute`` or
+    ``executemany``), errors wrapped as SQLAlchemy wraps them (the writer tells an unavailable
+    database from a refused write by them)."""
     try:
-        raw.executemany(sql, params)
+        return call(sql, params)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+def raw_executemany(raw: sqlite3.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    raw_sqlite(raw.executemany, sql, params)
 
 
 _MISSING = object()

@@ -25,84 +25,52 @@ from watthub.storage.db import ReadWork
 class PgReader:
     def __init__(self, engine: AsyncEngine, size: int = 8, wait: float = 5.0) -> None:
         self._engine = engine
-        self._size = size
         self._wait = wait  # the longest wait for a free connection (the connect timeout)
+        self._slots = asyncio.Semaphore(size)  # reads at once: one connection each
         self._idle: deque[tuple[AsyncConnection, Any]] = deque()
-        self._open = 0  # connections opened and not dropped, idle or lent
-        self._freed: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
     async def read(self, work: ReadWork) -> Any:
-        conn, driver = await self._borrow()
-        try:
-            result = await work(pg_batch.PgBatchConnection(conn, driver))
-        except BaseException as exc:
-            # A failed or cancelled read leaves the connection in a state not worth guessing
-            # (mid-statement, or broken in a way the driver reports oddly): it is dropped.
-            # Reads rarely fail, and a new connection is a few milliseconds.
-            await self._drop(conn)
-            if getattr(exc, "connection_invalidated", False):
-                # Lost, not refused: the server restarted or dropped its clients, and the idle
-                # connections went with it (SQLAlchemy's pool does the same on a disconnect).
-                while self._idle:
-                    await self._drop(self._idle.pop()[0])
-            raise
-        await self._give_back(conn, driver)
-        return result
-
-    async def _borrow(self) -> tuple[AsyncConnection, Any]:
         async with asyncio.timeout(self._wait):
-            while True:
-                if self._closed:
-                    raise RuntimeError("the reader is closed")
-                if self._idle:
-                    return self._idle.pop()
-                if self._open < self._size:
-                    self._open += 1
-                    try:
-                        conn = await pg_batch.open_autocommit(self._engine)
-                        driver = await pg_batch.driver_of(conn)
-                    except BaseException:
-                        self._open -= 1
-                        self._wake()
-                        raise
-                    return conn, driver
-                freed = asyncio.get_running_loop().create_future()
-                self._freed.append(freed)
-                try:
-                    await freed
-                finally:
-                    if not freed.done():
-                        freed.cancel()
-
-    async def _give_back(self, conn: AsyncConnection, driver: Any) -> None:
-        if self._closed:
-            self._open -= 1
-            await conn.close()
-            return
-        self._idle.append((conn, driver))
-        self._wake()
-
-    async def _drop(self, conn: AsyncConnection) -> None:
-        self._open -= 1
-        self._wake()
+            await self._slots.acquire()
         try:
-            await conn.invalidate()
-            await conn.close()
-        except Exception:  # already broken: nothing more to do with it
-            pass
+            if self._closed:
+                raise RuntimeError("the reader is closed")
+            conn, driver = self._idle.pop() if self._idle else await self._open()
+            try:
+                result = await work(pg_batch.PgBatchConnection(conn, driver))
+            except BaseException as exc:
+                # A failed or cancelled read leaves the connection in a state not worth
+                # guessing (mid-statement, or broken in a way the driver reports oddly): it is
+                # dropped. Reads rarely fail, and a new connection is a few milliseconds.
+                await _close(conn)
+                if getattr(exc, "connection_invalidated", False):
+                    # Lost, not refused: the server restarted or dropped its clients, and the
+                    # idle connections went with it (SQLAlchemy's pool does the same).
+                    while self._idle:
+                        await _close(self._idle.pop()[0])
+                raise
+            if self._closed:
+                await conn.close()
+            else:
+                self._idle.append((conn, driver))
+            return result
+        finally:
+            self._slots.release()
 
-    def _wake(self) -> None:
-        while self._freed:
-            waiter = self._freed.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+    async def _open(self) -> tuple[AsyncConnection, Any]:
+        conn = await pg_batch.open_autocommit(self._engine)
+        return conn, await pg_batch.driver_of(conn)
 
     async def close(self) -> None:
         self._closed = True
         while self._idle:
-            conn, _driver = self._idle.pop()
-            self._open -= 1
-            await conn.close()
-        self._wake()
+            await self._idle.pop()[0].close()
+
+
+async def _close(conn: AsyncConnection) -> None:
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except Exception:  # already broken: nothing more to do with it
+        pass

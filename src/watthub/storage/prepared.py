@@ -9,10 +9,12 @@ result processors (datetimes, JSON), so what is stored and read back is exactly 
 ``conn.execute`` would store and read; only the per-call bookkeeping is gone.
 
 The raw path is taken on the writer's (and the hot-path reader's) synchronous SQLite connection
-(``sqlite_writer.SyncConnectionFacade``). On PostgreSQL the SQL compiled once goes through
+(``sqlite_writer.SyncConnectionFacade``), and on PostgreSQL in the writer's batch and a hot-path
+read, whose connections carry the asyncpg connection under them (``pg_batch.py``, ``pg_reads.py``).
+On any other PostgreSQL connection (the API's) the SQL compiled once goes through
 ``exec_driver_sql`` with its parameters already processed: SQLAlchemy still wraps errors and
 detects disconnects, but no longer looks up the compiled statement and processes each bind per
-call (~14 % of the event loop at 1,500 msg/s went to these few statements). Any other connection
+call. Any other connection
 runs the statement through ``conn.execute``. Driver errors are wrapped as SQLAlchemy wraps them,
 so the writer tells "database unavailable" from "write refused" as before."""
 
@@ -25,7 +27,8 @@ from typing import Any
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+
+from watthub.storage.fast_rows import raw_sqlite
 
 
 @dataclass(slots=True, frozen=True)
@@ -78,14 +81,12 @@ class Prepared:
         found = await self.rows(conn, params)
         return found[0] if found else None
 
-    async def execute(self, conn: Any, params: Mapping[str, Any]) -> int | None:
-        """Run a statement without result rows; the id of an inserted row (SQLite's
-        ``lastrowid``) on the raw path, ``None`` otherwise."""
+    async def execute(self, conn: Any, params: Mapping[str, Any]) -> None:
+        """Run a statement without result rows."""
         raw = getattr(conn, "raw_sqlite", None)
         if raw is not None:
-            cursor = self._run(raw, self._for(conn.dialect), params)
-            return cursor.lastrowid
-        if getattr(conn, "pg_driver", None) is not None:
+            self._run(raw, self._for(conn.dialect), params)
+        elif getattr(conn, "pg_driver", None) is not None:
             compiled = self._for(conn.dialect)
             await conn.execute_raw(compiled.sql, _values(compiled, params))
         elif conn.dialect.name == "postgresql":
@@ -93,7 +94,6 @@ class Prepared:
             await conn.exec_driver_sql(compiled.sql, _values(compiled, params))
         else:
             await conn.execute(self.statement, dict(params))
-        return None
 
     def _for(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(id(dialect))
@@ -103,13 +103,7 @@ class Prepared:
 
     @staticmethod
     def _run(raw: sqlite3.Connection, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
-        values = _values(compiled, params)
-        try:
-            return raw.execute(compiled.sql, values)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql, values, exc, sqlite3.Error, dialect=None
-            ) from exc
+        return raw_sqlite(raw.execute, compiled.sql, _values(compiled, params))
 
 
 def _values(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -13,14 +13,15 @@ of the batch can wait for another writer (WAL readers never block)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
+
+from watthub.storage.fast_rows import raw_sqlite
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ class SQLiteBatchConnection:
         deadline = time.monotonic() + self._busy_timeout
         while True:
             try:
-                _raw_sql(raw.execute, "BEGIN IMMEDIATE")
+                raw_sqlite(raw.execute, "BEGIN IMMEDIATE")
                 break
             except OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
@@ -108,7 +109,7 @@ class SQLiteBatchConnection:
         try:
             result = await work(SyncConnectionFacade(conn))
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, _raw_sql, raw.execute, "COMMIT")
+            await loop.run_in_executor(None, raw_sqlite, raw.execute, "COMMIT")
         except BaseException:
             if raw.in_transaction:
                 raw.rollback()
@@ -137,14 +138,6 @@ class SQLiteBatchConnection:
             self._conn.close()
             self._conn = None
         self._engine.dispose()
-
-
-def _raw_sql(execute: Callable[[str], Any], sql: str) -> None:
-    """A statement on the sqlite3 connection, its error raised as SQLAlchemy raises it."""
-    try:
-        execute(sql)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
 
 
 class SQLiteReader:

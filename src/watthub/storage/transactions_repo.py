@@ -113,10 +113,8 @@ _START_COLUMNS = (
     "start_key",
     "created_at",
 )
-_INSERT_START = Prepared(transactions.insert().values({c: bindparam(c) for c in _START_COLUMNS}))
-# PostgreSQL has no ``lastrowid``: the id comes back with RETURNING (on asyncpg in the writer's
-# batch, ``pg_batch.py``).
-_INSERT_START_RETURNING = Prepared(
+# The id comes back with RETURNING on both databases (PostgreSQL has no ``lastrowid``).
+_INSERT_START = Prepared(
     transactions.insert()
     .values({c: bindparam(c) for c in _START_COLUMNS})
     .returning(transactions.c.id)
@@ -135,12 +133,7 @@ class StartContext:
 async def insert_transaction(conn: AsyncConnection, **values: Any) -> int:
     row = {"created_at": utcnow(), **clip(transactions, values)}
     if row.keys() == _START_KEYS:
-        if getattr(conn, "raw_sqlite", None) is not None:
-            tx_id = await _INSERT_START.execute(conn, row)
-            assert tx_id is not None
-            return tx_id
-        if getattr(conn, "pg_driver", None) is not None:
-            return int((await _INSERT_START_RETURNING.rows(conn, row))[0]["id"])
+        return int((await _INSERT_START.rows(conn, row))[0]["id"])
     result = await conn.execute(_INSERT, row)
     return int(result.scalar_one())
 

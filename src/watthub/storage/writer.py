@@ -333,7 +333,7 @@ class BatchWriter:
             # The database, not the data: every write of the batch fails at once (retrying
             # them one by one would wait out the timeout once per write).
             await self._drop_connection()
-            if self._sqlite is None and getattr(exc, "connection_invalidated", False):
+            if self._postgres and getattr(exc, "connection_invalidated", False):
                 # The server dropped the connection, likely all of them (a restart): the pool's
                 # other connections are as dead. SQLAlchemy drops its pool itself when it sees a
                 # disconnect, but the batch's statements go to asyncpg directly (pg_batch.py).
