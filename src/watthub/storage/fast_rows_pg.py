@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Executable, Table, bindparam
 from sqlalchemy.dialects.postgresql import asyncpg
 
-from watthub.storage.fast_rows import by_keys, reordered
+from watthub.storage.fast_rows import reordered
 
 _DIALECT = asyncpg.dialect()
 
@@ -51,20 +51,6 @@ def pg_executemany_tuples(
     if convert:
         rows = [_converted(row, convert) for row in rows]
     return sql, rows
-
-
-def pg_executemany(
-    target: Table | Executable, rows: list[dict[str, Any]]
-) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """(SQL, parameter tuples) groups for dict ``rows``; rows with other keys get their own group."""
-    out = []
-    for columns, group in by_keys(rows).items():
-        sql, order, convert = _compiled(target, columns)
-        params = [tuple(row[k] for k in order) for row in group]
-        if convert:
-            params = [_converted(row, convert) for row in params]
-        out.append((sql, params))
-    return out
 
 
 def _converted(row: tuple[Any, ...], convert: tuple[tuple[int, Processor], ...]) -> tuple[Any, ...]:

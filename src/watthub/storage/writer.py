@@ -28,13 +28,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watthub.logs import throttle
-from watthub.storage import pg_batch
+from watthub.storage import pg_batch, pg_sets
 from watthub.storage.fast_rows import (
     raw_executemany,
     sqlite_executemany,
     sqlite_executemany_tuples,
 )
-from watthub.storage.fast_rows_pg import pg_executemany, pg_executemany_tuples
 from watthub.storage.sqlite_writer import SQLiteBatchConnection
 
 T = TypeVar("T")
@@ -281,6 +280,14 @@ class BatchWriter:
             return await self._sqlite.transaction(lambda conn: self._apply(conn, batch))
         conn = await self._connection()
         if self._postgres:
+            if all(isinstance(item.work, _Rows) for item in batch):
+                groups = pg_sets.groups_of(_by_target(batch).items())
+                if pg_sets.whole(groups):
+                    # Rows only, all in one statement: it is atomic and commits by itself, no
+                    # BEGIN/COMMIT round trips (pg_sets.py). A caller giving up meanwhile is as
+                    # a caller giving up during COMMIT: the write is in the database's hands.
+                    await pg_sets.write(pg_batch.PgBatchConnection(conn, self._driver), groups)
+                    return [None] * len(batch)
             return await pg_batch.in_transaction(
                 conn, self._driver, lambda pg: self._apply(pg, batch)
             )
@@ -380,27 +387,24 @@ class BatchWriter:
 
     @staticmethod
     async def _apply(conn: Any, batch: list[_Item]) -> list[Any]:
-        by_target: dict[tuple[Table | Executable, tuple[str, ...] | None], list[Any]] = {}
-        for item in batch:
-            for part in (item.work, item.rows):
-                if isinstance(part, _Rows):
-                    by_target.setdefault((part.target, part.columns), []).extend(part.rows)
-        raw = getattr(conn, "raw_sqlite", None)
-        many, many_tuples = (
-            (sqlite_executemany, sqlite_executemany_tuples)
-            if conn.dialect.name == "sqlite"
-            else (pg_executemany, pg_executemany_tuples)
-        )
-        for (target, columns), rows in by_target.items():
-            # In queue order, so two updates of one row in a batch apply in the order they came.
-            groups = many(target, rows) if columns is None else [many_tuples(target, columns, rows)]
-            for sql, params in groups:
-                if raw is not None:
-                    raw_executemany(raw, sql, params)
-                elif isinstance(conn, pg_batch.PgBatchConnection):
-                    await conn.executemany(sql, params)
-                else:
-                    await conn.exec_driver_sql(sql, params)
+        by_target = _by_target(batch)
+        if isinstance(conn, pg_batch.PgBatchConnection):
+            await pg_sets.write(conn, pg_sets.groups_of(by_target.items()))
+        else:
+            raw = getattr(conn, "raw_sqlite", None)
+            for (target, columns), rows in by_target.items():
+                # In queue order, so two updates of one row in a batch apply in the order they
+                # came.
+                groups = (
+                    sqlite_executemany(target, rows)
+                    if columns is None
+                    else [sqlite_executemany_tuples(target, columns, rows)]
+                )
+                for sql, params in groups:
+                    if raw is not None:
+                        raw_executemany(raw, sql, params)
+                    else:
+                        await conn.exec_driver_sql(sql, params)
         results = [
             None if isinstance(item.work, _Rows) else await item.work(conn) for item in batch
         ]
@@ -415,6 +419,18 @@ class BatchWriter:
         self.failures += 1
         if item.future is not None and not item.future.done():
             item.future.set_exception(exc)
+
+
+def _by_target(
+    batch: list[_Item],
+) -> dict[tuple[Table | Executable, tuple[str, ...] | None], list[Any]]:
+    """The rows of a batch, coalesced per (target, columns) in the order they were queued."""
+    by_target: dict[tuple[Table | Executable, tuple[str, ...] | None], list[Any]] = {}
+    for item in batch:
+        for part in (item.work, item.rows):
+            if isinstance(part, _Rows):
+                by_target.setdefault((part.target, part.columns), []).extend(part.rows)
+    return by_target
 
 
 def _split_rows(item: _Item) -> bool:
