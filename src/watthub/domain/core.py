@@ -223,33 +223,23 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
     id_tag = p.get("idTag")
 
     async def store(conn: AsyncConnection) -> tuple[str, dict[str, Any] | None, int | None]:
-        tx = await transactions_repo.get_transaction(conn, tx_id)
-        outcome = "stopped"
-        if tx is None:
-            outcome = "unknown_transaction" if tx_id != -1 else "no_transaction_id"
-        elif tx["station_id"] != ctx.station_id:
-            outcome = "other_station"
-        elif tx["stop_time"] is not None and not closed_by_watthub(tx):
-            outcome = "already_stopped"
-            await transactions_repo.add_flag(conn, tx_id, "repeated_stop")
+        stop = {
+            "meter_stop": p["meterStop"],
+            "stop_time": stopped,
+            "stop_reason": reason,
+            "stop_id_tag": id_tag,
+        }
+        # The usual case, an open transaction of this station, is one statement.
+        connector = await transactions_repo.stop_open_transaction(
+            conn, tx_id, ctx.station_id, **stop
+        )
+        if connector is not None:
+            outcome = "stopped"
         else:
-            if tx["stop_time"] is not None:
-                # WattHub closed it (stale, or by hand) with an estimate; the charger's own stop
-                # is the truth. The transaction was announced as stopped then, not again now.
-                outcome = "stopped_after_close"
-                await transactions_repo.add_flag(conn, tx_id, FLAG_STOP_AFTER_CLOSE)
-            await transactions_repo.stop_transaction(
-                conn,
-                tx_id,
-                meter_stop=p["meterStop"],
-                stop_time=stopped,
-                stop_reason=reason,
-                stop_id_tag=id_tag,
-            )
+            outcome, connector = await _stop_otherwise(conn, ctx.station_id, tx_id, stop)
         if outcome not in ("stopped", "stopped_after_close"):
             await transactions_repo.record_stop_anomaly(conn, ctx.station_id, tx_id, outcome, p)
         linked = tx_id if outcome in ("stopped", "already_stopped", "stopped_after_close") else None
-        connector = tx["connector_id"] if tx is not None else 0
         readings = meter_rows(
             ctx.station_id, connector, linked, p.get("transactionData") or [], "StopTransaction"
         )
@@ -279,6 +269,31 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
     if info is not None:
         answer["idTagInfo"] = info
     return answer
+
+
+async def _stop_otherwise(
+    conn: AsyncConnection, station_id: str, tx_id: int, stop: dict[str, Any]
+) -> tuple[str, int]:
+    """A StopTransaction that did not stop an open transaction of its station: (outcome,
+    connector). Unknown, another station's, already stopped by the station (flagged), or closed
+    by WattHub (the station's own stop replaces WattHub's estimate)."""
+    tx = await transactions_repo.get_transaction(conn, tx_id)
+    if tx is None:
+        return ("unknown_transaction" if tx_id != -1 else "no_transaction_id"), 0
+    if tx["station_id"] != station_id:
+        return "other_station", tx["connector_id"]
+    if tx["stop_time"] is not None and not closed_by_watthub(tx):
+        await transactions_repo.add_flag(conn, tx_id, "repeated_stop")
+        return "already_stopped", tx["connector_id"]
+    if tx["stop_time"] is not None:
+        # The transaction was announced as stopped when WattHub closed it, not again now.
+        await transactions_repo.add_flag(conn, tx_id, FLAG_STOP_AFTER_CLOSE)
+        await transactions_repo.stop_transaction(conn, tx_id, **stop)
+        return "stopped_after_close", tx["connector_id"]
+    # Open, this station's, yet not stopped above: only if it changed in between (cannot on
+    # the writer's one connection); stop it as before.
+    await transactions_repo.stop_transaction(conn, tx_id, **stop)
+    return "stopped", tx["connector_id"]
 
 
 @on("MeterValues")

@@ -198,6 +198,53 @@ _STOP = Prepared(
 )
 
 
+# The usual stop in one statement: this station's transaction, still open (the rest, unknown or
+# already stopped, is told apart by reading it first).
+_STOP_OPEN = Prepared(
+    update(transactions)
+    .where(
+        transactions.c.id == bindparam("tx_id"),
+        transactions.c.station_id == bindparam("station_id"),
+        transactions.c.stop_time.is_(None),
+    )
+    .values(
+        meter_stop=bindparam("meter_stop"),
+        stop_time=bindparam("stop_time"),
+        stop_reason=bindparam("stop_reason"),
+        stop_id_tag=bindparam("stop_id_tag"),
+        stop_received_at=bindparam("stop_received_at"),
+    )
+    .returning(transactions.c.connector_id)
+)
+
+
+async def stop_open_transaction(
+    conn: AsyncConnection,
+    transaction_id: int,
+    station_id: str,
+    *,
+    meter_stop: int,
+    stop_time: datetime,
+    stop_reason: str | None,
+    stop_id_tag: str | None,
+) -> int | None:
+    """Stop ``station_id``'s open transaction; its connector, or None (nothing was changed:
+    no such transaction, another station's, or already stopped)."""
+    values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
+    row = await _STOP_OPEN.first(
+        conn,
+        {
+            "tx_id": transaction_id,
+            "station_id": station_id,
+            "meter_stop": meter_stop,
+            "stop_time": stop_time,
+            "stop_received_at": utcnow(),
+            **values,
+        },
+    )
+    return None if row is None else int(row["connector_id"])
+
+
 async def stop_transaction(
     conn: AsyncConnection,
     transaction_id: int,
