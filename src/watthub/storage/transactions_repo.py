@@ -185,19 +185,14 @@ async def open_transactions(
     return [dict(r._mapping) for r in result]
 
 
+# What a stop sets, from parameters of the same names (shared by the two statements below).
+_STOP_SET = {
+    c: bindparam(c)
+    for c in ("meter_stop", "stop_time", "stop_reason", "stop_id_tag", "stop_received_at")
+}
 _STOP = Prepared(
-    update(transactions)
-    .where(transactions.c.id == bindparam("tx_id"))
-    .values(
-        meter_stop=bindparam("meter_stop"),
-        stop_time=bindparam("stop_time"),
-        stop_reason=bindparam("stop_reason"),
-        stop_id_tag=bindparam("stop_id_tag"),
-        stop_received_at=bindparam("stop_received_at"),
-    )
+    update(transactions).where(transactions.c.id == bindparam("tx_id")).values(_STOP_SET)
 )
-
-
 # The usual stop in one statement: this station's transaction, still open (the rest, unknown or
 # already stopped, is told apart by reading it first).
 _STOP_OPEN = Prepared(
@@ -207,15 +202,26 @@ _STOP_OPEN = Prepared(
         transactions.c.station_id == bindparam("station_id"),
         transactions.c.stop_time.is_(None),
     )
-    .values(
-        meter_stop=bindparam("meter_stop"),
-        stop_time=bindparam("stop_time"),
-        stop_reason=bindparam("stop_reason"),
-        stop_id_tag=bindparam("stop_id_tag"),
-        stop_received_at=bindparam("stop_received_at"),
-    )
+    .values(_STOP_SET)
     .returning(transactions.c.connector_id)
 )
+
+
+def _stop_params(
+    transaction_id: int,
+    meter_stop: int,
+    stop_time: datetime,
+    stop_reason: str | None,
+    stop_id_tag: str | None,
+) -> dict[str, Any]:
+    values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
+    return {
+        "tx_id": transaction_id,
+        "meter_stop": meter_stop,
+        "stop_time": stop_time,
+        "stop_received_at": utcnow(),
+        **values,
+    }
 
 
 async def stop_open_transaction(
@@ -230,18 +236,8 @@ async def stop_open_transaction(
 ) -> int | None:
     """Stop ``station_id``'s open transaction; its connector, or None (nothing was changed:
     no such transaction, another station's, or already stopped)."""
-    values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
-    row = await _STOP_OPEN.first(
-        conn,
-        {
-            "tx_id": transaction_id,
-            "station_id": station_id,
-            "meter_stop": meter_stop,
-            "stop_time": stop_time,
-            "stop_received_at": utcnow(),
-            **values,
-        },
-    )
+    params = _stop_params(transaction_id, meter_stop, stop_time, stop_reason, stop_id_tag)
+    row = await _STOP_OPEN.first(conn, {**params, "station_id": station_id})
     return None if row is None else int(row["connector_id"])
 
 
@@ -254,17 +250,8 @@ async def stop_transaction(
     stop_reason: str | None,
     stop_id_tag: str | None,
 ) -> None:
-    values = clip(transactions, {"stop_reason": stop_reason, "stop_id_tag": stop_id_tag})
-    await _STOP.execute(
-        conn,
-        {
-            "tx_id": transaction_id,
-            "meter_stop": meter_stop,
-            "stop_time": stop_time,
-            "stop_received_at": utcnow(),
-            **values,
-        },
-    )
+    params = _stop_params(transaction_id, meter_stop, stop_time, stop_reason, stop_id_tag)
+    await _STOP.execute(conn, params)
 
 
 def split_flags(flags: str | None) -> list[str]:
