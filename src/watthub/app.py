@@ -416,6 +416,9 @@ async def _serve_http(
         log_config=None,
         lifespan="off",
         access_log=False,
+        # Longer than clients keep an idle connection (httpx 5 s): with uvicorn's 5 s a request
+        # sent as the server closed the idle connection failed with a read error (seen in CI).
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
     # WattHub owns the signals (it stops the OCPP side too); uvicorn must not capture them.
