@@ -21,6 +21,7 @@ an ``executemany``, in the batch's order, as before."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -148,35 +149,37 @@ def _processors(table: Table, columns: tuple[str, ...]) -> tuple[tuple[int, Proc
     return tuple((i, found[c]) for i, c in enumerate(columns) if c in found)
 
 
-def groups_of(
+@dataclass(slots=True)
+class Plan:
+    """A batch's rows: ``joined`` go as one statement, ``rest`` as one ``executemany`` each."""
+
+    joined: list[Group]
+    rest: list[Group]
+
+
+def plan(
     by_target: Iterable[tuple[tuple[Table | Executable, tuple[str, ...] | None], list[Any]]],
-) -> list[Group]:
-    """The writer's coalesced rows (dicts, or tuples of known columns) as tuple groups."""
-    out: list[Group] = []
+) -> Plan:
+    """The writer's coalesced rows (dicts, or tuples of known columns), in their order."""
+    groups: list[Group] = []
     for (target, columns), rows in by_target:
         if columns is not None:
-            out.append((target, columns, rows))
+            groups.append((target, columns, rows))
             continue
         for keys, group in by_keys(rows).items():
-            out.append((target, keys, [tuple(row[k] for k in keys) for row in group]))
-    return out
-
-
-def whole(groups: Sequence[Group]) -> bool:
-    """Every group goes into the one statement (a batch of only these needs no BEGIN)."""
-    return all(combinable(groups))
-
-
-async def write(pg: Any, groups: Sequence[Group]) -> None:
-    """Write ``groups`` on ``pg`` (a ``pg_batch.PgBatchConnection``): the combinable ones as one
-    statement, the others as before, one ``executemany`` each in their order."""
-    if not groups:
-        return
+            groups.append((target, keys, [tuple(row[k] for k in keys) for row in group]))
     flags = combinable(groups)
-    joined = [g for g, ok in zip(groups, flags, strict=True) if ok]
-    if joined:
-        sql, args = statement(joined)
+    return Plan(
+        [g for g, ok in zip(groups, flags, strict=True) if ok],
+        [g for g, ok in zip(groups, flags, strict=True) if not ok],
+    )
+
+
+async def write(pg: Any, rows: Plan) -> None:
+    """Write ``rows`` on ``pg`` (a ``pg_batch.PgBatchConnection``). The joined groups touch
+    tables no other group of the batch touches, so they may go first."""
+    if rows.joined:
+        sql, args = statement(rows.joined)
         await pg.execute_raw(sql, tuple(args))
-    for group, ok in zip(groups, flags, strict=True):
-        if not ok:
-            await pg.executemany(*pg_executemany_tuples(*group))
+    for group in rows.rest:
+        await pg.executemany(*pg_executemany_tuples(*group))

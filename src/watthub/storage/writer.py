@@ -280,16 +280,17 @@ class BatchWriter:
             return await self._sqlite.transaction(lambda conn: self._apply(conn, batch))
         conn = await self._connection()
         if self._postgres:
+            rows = None
             if all(isinstance(item.work, _Rows) for item in batch):
-                groups = pg_sets.groups_of(_by_target(batch).items())
-                if pg_sets.whole(groups):
+                rows = pg_sets.plan(_by_target(batch).items())
+                if not rows.rest:
                     # Rows only, all in one statement: it is atomic and commits by itself, no
                     # BEGIN/COMMIT round trips (pg_sets.py). A caller giving up meanwhile is as
                     # a caller giving up during COMMIT: the write is in the database's hands.
-                    await pg_sets.write(pg_batch.PgBatchConnection(conn, self._driver), groups)
+                    await pg_sets.write(pg_batch.PgBatchConnection(conn, self._driver), rows)
                     return [None] * len(batch)
             return await pg_batch.in_transaction(
-                conn, self._driver, lambda pg: self._apply(pg, batch)
+                conn, self._driver, lambda pg: self._apply(pg, batch, rows)
             )
         async with conn.begin():
             return await self._apply(conn, batch)
@@ -386,13 +387,16 @@ class BatchWriter:
         await self._commit(batch[middle:])
 
     @staticmethod
-    async def _apply(conn: Any, batch: list[_Item]) -> list[Any]:
-        by_target = _by_target(batch)
+    async def _apply(
+        conn: Any, batch: list[_Item], pg_rows: pg_sets.Plan | None = None
+    ) -> list[Any]:
+        """Write the batch's rows, then run its operations. ``pg_rows``: the rows already
+        planned (PostgreSQL)."""
         if isinstance(conn, pg_batch.PgBatchConnection):
-            await pg_sets.write(conn, pg_sets.groups_of(by_target.items()))
+            await pg_sets.write(conn, pg_rows or pg_sets.plan(_by_target(batch).items()))
         else:
             raw = getattr(conn, "raw_sqlite", None)
-            for (target, columns), rows in by_target.items():
+            for (target, columns), rows in _by_target(batch).items():
                 # In queue order, so two updates of one row in a batch apply in the order they
                 # came.
                 groups = (
