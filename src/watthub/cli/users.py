@@ -11,6 +11,7 @@ from typing import TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watthub.cli.common import run_async, settings_of, with_db
 from watthub.domain import accounts
 from watthub.security.user_passwords import generate_password
 from watthub.storage import users_repo
@@ -25,15 +26,13 @@ T = TypeVar("T")
 
 
 def _db(ctx: click.Context, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    from watthub.cli import _run, _settings, _with_db
-
     async def guarded(conn: AsyncConnection) -> T:
         try:
             return await op(conn)
         except accounts.AccountError as exc:
             raise click.ClickException(exc.message) from exc
 
-    return _run(_with_db(_settings(ctx), guarded))
+    return run_async(with_db(settings_of(ctx), guarded))
 
 
 def _password(password: str | None, generate: bool) -> tuple[str, bool]:

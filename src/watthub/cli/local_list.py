@@ -6,7 +6,7 @@ import json
 
 import click
 
-from watthub.cli_api import api_options, call_api, echo_json
+from watthub.cli.api_client import api_options, call_api, echo_json
 
 
 def register(main: click.Group) -> None:

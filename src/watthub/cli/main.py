@@ -9,43 +9,18 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.api import present
+from watthub.cli.common import run_async, settings_of, with_db
 from watthub.config import Settings, load_settings
 from watthub.domain import station_ids
 from watthub.logs import setup_logging
 from watthub.storage import db, stations_repo, tags_repo, tokens_repo
 from watthub.timeutil import parse_ts
-
-T = TypeVar("T")
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]  # type: ignore[no-any-return]
-
-
-def _run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-async def _with_db(settings: Settings, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = db.create_engine(settings.database_url)
-    try:
-        ok, current, head = await db.is_up_to_date(engine, settings.database_url)
-        if not ok:
-            raise click.ClickException(
-                f"The database is at revision {current or 'none'}, not {head}: "
-                "run `watthub db upgrade` first."
-            )
-        async with engine.begin() as conn:
-            return await fn(conn)
-    finally:
-        await engine.dispose()
 
 
 @click.group()
@@ -71,7 +46,7 @@ def serve(ctx: click.Context, migrate: bool | None, workers: str) -> None:
     """Run the OCPP endpoint and the operator API."""
     from watthub.cluster.workers import WorkersRefused, check, supervise, worker_count
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if migrate is not None:
         settings.auto_migrate = migrate
     setup_logging(settings.log_level, settings.log_json)
@@ -92,7 +67,7 @@ def serve(ctx: click.Context, migrate: bool | None, workers: str) -> None:
         uvloop.install()
     except ImportError:
         pass
-    _run(_serve(settings))
+    run_async(_serve(settings))
 
 
 async def _serve(settings: Settings) -> None:
@@ -142,7 +117,7 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Create or migrate the database schema to the latest revision."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def go() -> None:
         engine = db.create_engine(settings.database_url)
@@ -151,7 +126,7 @@ def db_upgrade(ctx: click.Context) -> None:
         await engine.dispose()
         click.echo(f"Database {settings.database_url} is at revision {revision}")
 
-    _run(go())
+    run_async(go())
 
 
 @main.group()
@@ -202,8 +177,8 @@ def station_add(
             validation_policy="lenient" if lenient else "strict",
         )
 
-    _run(_with_db(_settings(ctx), op))
-    s = _settings(ctx)
+    run_async(with_db(settings_of(ctx), op))
+    s = settings_of(ctx)
     click.echo(
         f"Station {station_id} added. It connects to {s.ocpp_url().format(stationId=station_id)}"
     )
@@ -212,7 +187,7 @@ def station_add(
 @station.command("list")
 @click.pass_context
 def station_list(ctx: click.Context) -> None:
-    rows = _run(_with_db(_settings(ctx), stations_repo.list_stations))
+    rows = run_async(with_db(settings_of(ctx), stations_repo.list_stations))
     click.echo(f"{'ID':<24} {'BOOT':<9} {'LAST BOOT':<26} {'VENDOR/MODEL':<30} CONNECTED")
     for r in rows:
         vendor = f"{r['vendor'] or ''} {r['model'] or ''}".strip()
@@ -233,7 +208,7 @@ def station_show(ctx: click.Context, station_id: str) -> None:
         s["connectors"] = await stations_repo.list_connectors(conn, station_id)
         return present.row(s) | {"connectors": present.rows(s["connectors"])}  # type: ignore[operator]
 
-    click.echo(json.dumps(_run(_with_db(_settings(ctx), op)), indent=2, default=str))
+    click.echo(json.dumps(run_async(with_db(settings_of(ctx), op)), indent=2, default=str))
 
 
 @main.group()
@@ -266,14 +241,14 @@ def tag_add(
     async def op(conn: AsyncConnection) -> None:
         await tags_repo.put_tag(conn, id_tag, status, expiry_date, parent, concurrent)
 
-    _run(_with_db(_settings(ctx), op))
+    run_async(with_db(settings_of(ctx), op))
     click.echo(f"Id tag {id_tag}: {status}")
 
 
 @tag.command("list")
 @click.pass_context
 def tag_list(ctx: click.Context) -> None:
-    rows = _run(_with_db(_settings(ctx), tags_repo.list_tags))
+    rows = run_async(with_db(settings_of(ctx), tags_repo.list_tags))
     click.echo(f"{'ID TAG':<22} {'STATUS':<9} {'EXPIRY':<27} PARENT")
     for r in rows:
         click.echo(
@@ -307,7 +282,7 @@ def tag_import(ctx: click.Context, csv_file: Any) -> None:
     async def op(conn: AsyncConnection) -> None:
         await tags_repo.put_tags(conn, entries)
 
-    _run(_with_db(_settings(ctx), op))
+    run_async(with_db(settings_of(ctx), op))
     click.echo(f"Imported {len(entries)} id tags")
 
 
@@ -332,13 +307,13 @@ def token_create(ctx: click.Context, name: str, role: str) -> None:
     async def op(conn: AsyncConnection) -> str:
         return await tokens_repo.create_token(conn, name, role=role)
 
-    click.echo(_run(_with_db(_settings(ctx), op)))
+    click.echo(run_async(with_db(settings_of(ctx), op)))
 
 
 @token.command("list")
 @click.pass_context
 def token_list(ctx: click.Context) -> None:
-    rows = _run(_with_db(_settings(ctx), tokens_repo.list_tokens))
+    rows = run_async(with_db(settings_of(ctx), tokens_repo.list_tokens))
     click.echo(f"{'ID':>4} {'NAME':<24} {'ROLE':<9} LAST USED")
     for r in rows:
         click.echo(f"{r['id']:>4} {r['name']:<24} {r['role']:<9} {r['last_used_at'] or '-'}")
@@ -353,7 +328,7 @@ def token_revoke(ctx: click.Context, token_id: int) -> None:
     async def op(conn: AsyncConnection) -> bool:
         return await tokens_repo.delete_token(conn, token_id)
 
-    if not _run(_with_db(_settings(ctx), op)):
+    if not run_async(with_db(settings_of(ctx), op)):
         raise click.ClickException(f"There is no token {token_id}")
     click.echo(f"Token {token_id} revoked")
 
@@ -383,7 +358,7 @@ def send(
         body = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"PAYLOAD is not JSON: {exc}") from exc
-    base = api_url or _settings(ctx).api_url()
+    base = api_url or settings_of(ctx).api_url()
     params = {"timeout": timeout} if timeout else {}
     try:
         response = httpx.post(
@@ -391,7 +366,7 @@ def send(
             json=body,
             params=params,
             headers={"Authorization": f"Bearer {api_token}"},
-            timeout=(timeout or _settings(ctx).call_timeout) + 10,
+            timeout=(timeout or settings_of(ctx).call_timeout) + 10,
         )
     except httpx.HTTPError as exc:
         raise click.ClickException(f"Cannot reach the WattHub API at {base}: {exc}") from exc
@@ -421,9 +396,9 @@ def simulate(
     from watthub.simulator import run_simulator
 
     setup_logging(os.environ.get("WATTHUB_LOG_LEVEL", "INFO"))
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     target = url or settings.ocpp_url().format(stationId=station_id)
-    _run(run_simulator(target, station_id, password, connectors, meter_interval, duration))
+    run_async(run_simulator(target, station_id, password, connectors, meter_interval, duration))
 
 
 @main.command(
@@ -440,14 +415,14 @@ def bench(ctx: click.Context) -> None:
 
 # Feature modules add their commands here; each has ``register(main: click.Group)``.
 FEATURE_CLI_MODULES: list[str] = [
-    "watthub.cli_local_list",
-    "watthub.cli_reservation",
-    "watthub.cli_remote_trigger",
-    "watthub.cli_smart_charging",
-    "watthub.cli_firmware",
-    "watthub.cli_security",
-    "watthub.cli_transactions",
-    "watthub.cli_users",
+    "watthub.cli.local_list",
+    "watthub.cli.reservation",
+    "watthub.cli.remote_trigger",
+    "watthub.cli.smart_charging",
+    "watthub.cli.firmware",
+    "watthub.cli.security",
+    "watthub.cli.transactions",
+    "watthub.cli.users",
 ]
 
 for _name in FEATURE_CLI_MODULES:

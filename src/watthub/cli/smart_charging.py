@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from watthub.cli_api import call_api, url_and_token_options
+from watthub.cli.api_client import call_api, url_and_token_options
 
 # One way for feature commands to reach the API (shared with the other feature CLIs).
 _api_options = url_and_token_options

@@ -9,19 +9,15 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.config import Settings
+from watthub.cli.common import run_async, settings_of, with_db
 from watthub.security import firmware_signing, pki
 from watthub.security.keys import KEY_TYPES
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]  # type: ignore[no-any-return]
 
 
 def _dir(ctx: click.Context) -> pki.CaDirectory:
     from watthub.domain.pki_store import ca_dir
 
-    return ca_dir(_settings(ctx))
+    return ca_dir(settings_of(ctx))
 
 
 def _issuer(directory: pki.CaDirectory) -> pki.CertificateAuthority:
@@ -132,10 +128,10 @@ def ca_issue_station(ctx: click.Context, common_name: str, out: str, key_type: s
     key = generate_private_key(key_type)  # type: ignore[arg-type]
     cert = pki.issue_certificate(
         issuer,
-        pki.build_name(common_name, _settings(ctx).cpo_name),
+        pki.build_name(common_name, settings_of(ctx).cpo_name),
         key.public_key(),
         extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
-        validity_days=_settings(ctx).station_cert_validity_days,
+        validity_days=settings_of(ctx).station_cert_validity_days,
     )
     target = pki.CaDirectory(out)
     path = target.save(f"station-{common_name}", cert, chain=issuer.intermediates, private_key=key)
@@ -194,13 +190,13 @@ def _api(
 ) -> Any:
     import httpx
 
-    base = api_url or _settings(ctx).api_url()
+    base = api_url or settings_of(ctx).api_url()
     response = httpx.request(
         method,
         f"{base}{path}",
         json=body,
         headers={"Authorization": f"Bearer {token}"},
-        timeout=_settings(ctx).call_timeout + 10,
+        timeout=settings_of(ctx).call_timeout + 10,
     )
     if response.status_code >= 400:
         raise click.ClickException(f"HTTP {response.status_code}: {response.text}")
@@ -232,13 +228,12 @@ def register(main: click.Group) -> None:
     @click.pass_context
     def set_profile(ctx: click.Context, station_id: str, profile: int, reason: str) -> None:
         """Set the security profile WattHub accepts (the only way to lower it; audited)."""
-        from watthub.cli import _run, _with_db
         from watthub.storage import security_repo
 
         async def op(conn: AsyncConnection) -> int | None:
             return await security_repo.change_profile(conn, station_id, profile, "operator", reason)
 
-        old = _run(_with_db(_settings(ctx), op))
+        old = run_async(with_db(settings_of(ctx), op))
         if old is None:
             raise click.ClickException(f"Station {station_id} is not registered")
         click.echo(f"Station {station_id}: security profile {old} → {profile}")
