@@ -9,6 +9,8 @@ from tests.conformance.core_helpers import assert_sent_only
 from tests.conftest import Csms
 from tests.support.chargepoint import TestChargePoint
 from tests.support.poll import eventually
+from watthub.domain import reservation
+from watthub.storage import reservations_repo
 from watthub.timeutil import parse_ts, utcnow
 
 
@@ -269,3 +271,35 @@ async def test_reservation_not_used_by_a_start_answered_concurrent_tx(
     row = await _reservation(csms, rid)  # used in the same commit as the transaction
     assert row["status"] == "used"
     assert row["transactionId"] == start.transaction_id
+
+
+async def test_reservations_are_asked_about_only_at_stations_that_may_hold_one(
+    csms: Csms, station: TestChargePoint, monkeypatch: Any
+) -> None:
+    """A StartTransaction at a station without reservations asks the database nothing about
+    them; once a reservation is made there (on this node or another), every start checks."""
+    asked: list[str] = []
+    real = reservations_repo.active_for
+
+    async def active_for(conn: Any, station_id: str) -> list[dict[str, Any]]:
+        asked.append(station_id)
+        return await real(conn, station_id)
+
+    monkeypatch.setattr(reservations_repo, "active_for", active_for)
+    holders = reservation.Holders.of(csms.hub.services)
+
+    async def loaded() -> bool:
+        return not holders.everyone
+
+    await eventually(loaded, bool)
+    await csms.add_tag("TAG1")
+    await csms.add_tag("STRANGER")
+    free = await station.start_transaction("TAG1", 1)
+    assert free.id_tag_info["status"] == "Accepted"
+    assert asked == []
+    await station.stop_transaction(free.transaction_id)
+
+    await _reserve(csms, connectorId=2, idTag="TAG1")
+    refused = await station.start_transaction("STRANGER", 2)
+    assert refused.id_tag_info["status"] == "Invalid"
+    assert asked == ["CP1"]

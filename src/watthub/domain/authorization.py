@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watthub.domain.tag_cache import TagCache
 from watthub.timeutil import as_utc, format_ts, utcnow
+
+if TYPE_CHECKING:
+    from watthub.domain.context import Services
 
 
 @dataclass(slots=True)
@@ -26,7 +28,9 @@ class AuthRequest:
 
 # Hooks may refine the decision, e.g. the reservation profile refusing a tag on a connector
 # reserved for someone else. They run in registration order on the same connection.
-AuthHook = Callable[[AsyncConnection, AuthRequest, dict[str, Any]], Awaitable[dict[str, Any]]]
+AuthHook = Callable[
+    ["Services", AsyncConnection | None, AuthRequest, dict[str, Any]], Awaitable[dict[str, Any]]
+]
 AUTH_HOOKS: list[AuthHook] = []
 
 # Run inside the StartTransaction write, after the transaction row is inserted, with the final
@@ -53,13 +57,13 @@ def tag_info(tag: dict[str, Any] | None) -> dict[str, Any]:
 
 
 async def decide(
-    conn: AsyncConnection | None, request: AuthRequest, tags: TagCache
+    conn: AsyncConnection | None, request: AuthRequest, services: Services
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The idTagInfo for ``request``. ``conn`` is the write's connection inside a write
     (StartTransaction, StopTransaction) and ``None`` for Authorize, which needs no connection
     when the tag is cached; hooks that look at the database act on StartTransaction only."""
-    tag = await tags.get(request.id_tag, conn)
+    tag = await services.tags.get(request.id_tag, conn)
     info = tag_info(tag)
     for hook in AUTH_HOOKS:
-        info = await hook(conn, request, info)  # type: ignore[arg-type]
+        info = await hook(services, conn, request, info)
     return info, tag

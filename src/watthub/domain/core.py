@@ -134,7 +134,7 @@ async def status_notification(ctx: StationContext, p: dict[str, Any]) -> dict[st
 @on("Authorize")
 async def authorize(ctx: StationContext, p: dict[str, Any]) -> dict[str, Any]:
     request = AuthRequest(ctx.station_id, p["idTag"], "Authorize")
-    info, _tag = await decide(None, request, ctx.services.tags)
+    info, _tag = await decide(None, request, ctx.services)
     return {"idTagInfo": info}
 
 
@@ -152,7 +152,7 @@ async def start_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str,
         # Inside the write, on the writer's one connection: a start committed in this very
         # batch is seen, so two identical starts in one commit group are still one transaction.
         # Decided inside the write too, so two concurrent starts with one tag see each other.
-        info, tag = await decide(conn, request, ctx.services.tags)
+        info, tag = await decide(conn, request, ctx.services)
         exclusive = (
             info["status"] == "Accepted" and tag is not None and not tag["allow_concurrent_tx"]
         )
@@ -247,7 +247,7 @@ async def stop_transaction(ctx: StationContext, p: dict[str, Any]) -> dict[str, 
         info = None
         if id_tag is not None:
             request = AuthRequest(ctx.station_id, id_tag, "StopTransaction")
-            info, _tag = await decide(conn, request, ctx.services.tags)
+            info, _tag = await decide(conn, request, ctx.services)
         return outcome, info, connector
 
     outcome, info, connector = await ctx.services.writer.run(store)

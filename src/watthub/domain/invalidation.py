@@ -29,6 +29,8 @@ SITE_MEMBERS = "site_members"
 # Stations that may hold installed charging profiles (domain/smart_charging.py): the key is a
 # station that gained one, so that the node holding it cleans up at the end of a transaction.
 PROFILE_HOLDERS = "profile_holders"
+# Stations that may hold a reservation (domain/reservation.py): the key is a station that got one.
+RESERVATION_HOLDERS = "reservation_holders"
 
 
 class Invalidation:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.domain.authorization import AUTH_HOOKS, STARTED_HOOKS, AuthRequest
 from watthub.domain.context import Services
+from watthub.domain.invalidation import RESERVATION_HOLDERS
 from watthub.domain.registry import after_command, before_command, on_startup
 from watthub.storage import reservations_repo, tags_repo
 from watthub.timeutil import as_utc, parse_ts, utcnow
@@ -22,8 +23,58 @@ from watthub.timeutil import as_utc, parse_ts, utcnow
 log = logging.getLogger("watthub.reservation")
 
 _WAKE = "reservation_wake"
+_HOLDERS = "reservation_holders"
 # Upper bound of the expiry timer's sleep: also catches rows written by another process.
 MAX_SLEEP = 30.0
+
+
+class Holders:
+    """The stations that may hold a reservation in force (sent or active), kept in memory so
+    that a StartTransaction at any other station asks the database nothing about reservations
+    (a round trip per start on PostgreSQL).
+
+    A superset: a station joins when its ReserveNow is recorded (on every node, through
+    ``services.invalidation``) and leaves only when the expiry loop reloads the set from the
+    database. Until the first load, and after relayed messages may have been missed, every
+    station counts as a holder."""
+
+    def __init__(self) -> None:
+        self.stations: set[str] = set()
+        self.everyone = True
+        self._joined_while_loading: set[str] | None = None
+
+    def may_hold(self, station_id: str) -> bool:
+        return self.everyone or station_id in self.stations
+
+    def joined(self, station_id: str | None) -> None:
+        if station_id is None:  # a relay that may have missed messages: ask until reloaded
+            self.everyone = True
+            return
+        self.stations.add(station_id)
+        if self._joined_while_loading is not None:
+            self._joined_while_loading.add(station_id)
+
+    async def reload(self, conn: AsyncConnection) -> None:
+        # Joins arrive after their reservation is committed: one that comes while the query
+        # runs may not be in its answer, so it is kept.
+        self._joined_while_loading = joined = set()
+        everyone = self.everyone
+        self.everyone = False
+        try:
+            found = await reservations_repo.stations_holding(conn)
+        except BaseException:
+            self.everyone = self.everyone or everyone
+            raise
+        finally:
+            self._joined_while_loading = None
+        self.stations = found | joined
+
+    @staticmethod
+    def of(services: Services) -> Holders:
+        return services.features.setdefault(_HOLDERS, Holders())  # type: ignore[no-any-return]
+
+
+_holders = Holders.of
 
 
 @before_command("ReserveNow")
@@ -61,7 +112,12 @@ async def assign_reservation(
         )
         return out
 
-    return await services.writer.run(op)
+    out = await services.writer.run(op)
+    if out.get("reservationId") is not None:
+        # Committed: every node's StartTransactions at this station check reservations from
+        # now on (before the station is sent the ReserveNow).
+        services.invalidation.publish(RESERVATION_HOLDERS, station_id)
+    return out
 
 
 @after_command("ReserveNow")
@@ -117,13 +173,16 @@ def _matches(reservation: dict[str, Any], id_tag: str, parent: str | None) -> bo
 
 
 async def honour_reservations(
-    conn: AsyncConnection, request: AuthRequest, info: dict[str, Any]
+    services: Services, conn: AsyncConnection | None, request: AuthRequest, info: dict[str, Any]
 ) -> dict[str, Any]:
     """StartTransaction on a reserved connector: only the reservation's tag or group.
 
     The verdict for a refused tag is Invalid (OCPP has no 'reserved for someone else')."""
     if request.action != "StartTransaction" or info.get("status") != "Accepted":
         return info
+    if request.reservation_id is None and not _holders(services).may_hold(request.station_id):
+        return info
+    assert conn is not None  # a StartTransaction decides inside its write
     active = await reservations_repo.active_for(conn, request.station_id)
     if not active:
         return info
@@ -188,6 +247,7 @@ async def expire_loop(services: Services) -> None:
                 log.info("reservation %s on %s expired", r["reservation_id"], r["station_id"])
             async with services.engine.connect() as conn:
                 upcoming = as_utc(await reservations_repo.next_expiry(conn))
+                await _holders(services).reload(conn)
             if upcoming is not None:
                 delay = min(MAX_SLEEP, max(0.05, (upcoming - utcnow()).total_seconds()))
         except Exception:
@@ -199,4 +259,12 @@ async def expire_loop(services: Services) -> None:
 @on_startup
 async def start(services: Services) -> asyncio.Task[None]:
     services.features[_WAKE] = asyncio.Event()
+    holders = _holders(services)
+
+    def joined(station_id: str | None) -> None:
+        holders.joined(station_id)
+        if station_id is None:
+            _wake(services)  # reload now rather than ask for every start until the next check
+
+    services.invalidation.subscribe(RESERVATION_HOLDERS, joined)
     return asyncio.create_task(expire_loop(services), name="watthub-reservation-expiry")

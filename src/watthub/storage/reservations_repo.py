@@ -115,3 +115,13 @@ async def get(conn: AsyncConnection, row_id: int) -> dict[str, Any] | None:
     result = await conn.execute(select(reservations).where(reservations.c.id == row_id))
     row = result.first()
     return dict(row._mapping) if row is not None else None
+
+
+async def stations_holding(conn: AsyncConnection) -> set[str]:
+    """Stations with a reservation that may be in force (sent or active)."""
+    result = await conn.execute(
+        select(reservations.c.station_id)
+        .where(reservations.c.status.in_(("sent", "active")))
+        .distinct()
+    )
+    return {row[0] for row in result}
