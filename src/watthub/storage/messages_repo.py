@@ -5,11 +5,37 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage.tables import message_log, validation_events
 from watthub.timeutil import utcnow
+
+
+def station_messages(
+    station_id: str,
+    *,
+    limit: int = 200,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    action: str | None = None,
+    direction: str | None = None,
+) -> Select[Any]:
+    """The rows :func:`list_messages` reads: newest first, through the (station_id, id) index
+    (migration 0591)."""
+    c = message_log.c
+    stmt = select(message_log).where(c.station_id == station_id)
+    if before_id is not None:
+        # Entries below before_id: rows whose first frame (2·id) is below it.
+        stmt = stmt.where(c.id <= (before_id - 1) // 2)
+    if after_id is not None:
+        stmt = stmt.where(c.id >= after_id // 2)
+    if direction is not None:
+        # An exchange's answer goes the other way: an exchange row matches both directions.
+        stmt = stmt.where(or_(c.direction == direction, c.answer_type.is_not(None)))
+    if action is not None:
+        stmt = stmt.where(c.action == action)  # a CALL and its answer share the action
+    return stmt.order_by(c.id.desc()).limit(limit + 1)
 
 
 async def list_messages(
@@ -28,19 +54,15 @@ async def list_messages(
     ``before_id``/``after_id`` paging. Every row the query returns has at least one matching
     entry (the filters are exact per row), except the one row an ``after_id`` may cut in two:
     ``limit + 1`` rows always hold ``limit`` entries when there are that many."""
-    c = message_log.c
-    stmt = select(message_log).where(c.station_id == station_id)
-    if before_id is not None:
-        # Entries below before_id: rows whose first frame (2·id) is below it.
-        stmt = stmt.where(c.id <= (before_id - 1) // 2)
-    if after_id is not None:
-        stmt = stmt.where(c.id >= after_id // 2)
-    if direction is not None:
-        # An exchange's answer goes the other way: an exchange row matches both directions.
-        stmt = stmt.where(or_(c.direction == direction, c.answer_type.is_not(None)))
-    if action is not None:
-        stmt = stmt.where(c.action == action)  # a CALL and its answer share the action
-    result = await conn.execute(stmt.order_by(c.id.desc()).limit(limit + 1))
+    query = station_messages(
+        station_id,
+        limit=limit,
+        before_id=before_id,
+        after_id=after_id,
+        action=action,
+        direction=direction,
+    )
+    result = await conn.execute(query)
     entries: list[dict[str, Any]] = []
     for r in result:
         row = r._mapping

@@ -221,7 +221,8 @@ message_log = Table(
     Column("answer_type", Integer),
     Column("answer_payload", Text),
     Column("answer_delay_us", BigInteger),
-    Index("ix_message_log_station_created", "station_id", "created_at"),
+    # A station's messages, newest first (migration 0591).
+    Index("ix_message_log_station_id", "station_id", "id"),
 )
 
 station_configuration = Table(
