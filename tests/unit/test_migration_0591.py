@@ -55,7 +55,7 @@ async def test_a_station_s_messages_are_read_through_the_station_index(
             for station in ("QUIET", "BUSY-07"):
                 plan = await query_plan(conn, messages_repo.station_messages(station, limit=50), {})
                 assert "ix_message_log_station_id" in plan, plan
-                assert "message_log_pkey" not in plan, plan  # not the whole log backwards
+                assert "pk_message_log" not in plan, plan  # not the whole log backwards
                 assert "TEMP B-TREE" not in plan, plan  # SQLite: in index order, no sort
             listed = await messages_repo.list_messages(conn, "QUIET", limit=3)
             assert [e["message_id"] for e in listed] == ["q4", "q3", "q2"]  # by id, not time
