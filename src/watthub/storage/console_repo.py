@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watthub.storage import transactions_repo
 from watthub.storage.tables import (
+    STATUS_FAULT,
     connectors,
     meter_readings,
     stations,
@@ -189,6 +190,12 @@ async def _latest_energy(conn: AsyncConnection, tx_id: int, text: str) -> dict[s
     return None
 
 
+def recent_faults(limit: int) -> Select[Any]:
+    """The latest statuses reporting a fault, through the faults-only index (migration 0601)."""
+    query = select(status_history).where(STATUS_FAULT)
+    return query.order_by(status_history.c.id.desc()).limit(limit)
+
+
 async def recent_events(conn: AsyncConnection, limit: int = 20) -> list[dict[str, Any]]:
     """Boots, connector faults and security events, newest first (what the overview lists)."""
     boots = await conn.execute(
@@ -197,12 +204,7 @@ async def recent_events(conn: AsyncConnection, limit: int = 20) -> list[dict[str
         .order_by(stations.c.last_boot_at.desc())
         .limit(limit)
     )
-    faults = await conn.execute(
-        select(status_history)
-        .where(or_(status_history.c.status == "Faulted", status_history.c.error_code != "NoError"))
-        .order_by(status_history.c.id.desc())
-        .limit(limit)
-    )
+    faults = await conn.execute(recent_faults(limit))
     security = await conn.execute(
         select(security_events).order_by(security_events.c.id.desc()).limit(limit)
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, null, or_, select, update
+from sqlalchemy import Select, bindparam, delete, null, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -228,13 +228,18 @@ async def ensure_connector(conn: AsyncConnection, station_id: str, connector_id:
 async def status_history_for(
     conn: AsyncConnection, station_id: str, limit: int = 200
 ) -> list[dict[str, Any]]:
-    result = await conn.execute(
+    result = await conn.execute(status_history_query(station_id, limit))
+    return [dict(r._mapping) for r in result]
+
+
+def status_history_query(station_id: str, limit: int) -> Select[Any]:
+    """A station's statuses, newest first, through (station_id, id) (migration 0601)."""
+    return (
         select(status_history)
         .where(status_history.c.station_id == station_id)
         .order_by(status_history.c.id.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in result]
 
 
 async def store_configuration(

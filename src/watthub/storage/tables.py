@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 
 metadata = MetaData(
@@ -83,7 +84,7 @@ status_history = Table(
     "status_history",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("station_id", String(255), nullable=False, index=True),
+    Column("station_id", String(255), nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("status", String(32), nullable=False),
     Column("error_code", String(32), nullable=False),
@@ -92,6 +93,18 @@ status_history = Table(
     Column("vendor_error_code", String(50)),
     Column("status_at", TS, nullable=False),
     Column("received_at", TS, nullable=False),
+    # A station's history, newest first (migration 0601).
+    Index("ix_status_history_station", "station_id", "id"),
+)
+# A status that reports a fault. Literal, not bound: a partial index serves a query only when
+# the query's condition contains the index's own, values included (both databases).
+STATUS_FAULT = text("status = 'Faulted' OR error_code <> 'NoError'")
+# The faults only (the console's recent events): rare, so nearly free to keep.
+Index(
+    "ix_status_history_faults",
+    status_history.c.id,
+    sqlite_where=STATUS_FAULT,
+    postgresql_where=STATUS_FAULT,
 )
 
 id_tags = Table(
