@@ -285,15 +285,13 @@ async def _stop_otherwise(
     if tx["stop_time"] is not None and not closed_by_watthub(tx):
         await transactions_repo.add_flag(conn, tx_id, "repeated_stop")
         return "already_stopped", tx["connector_id"]
+    outcome = "stopped"  # open and this station's: only if it changed since the statement above
     if tx["stop_time"] is not None:
         # The transaction was announced as stopped when WattHub closed it, not again now.
         await transactions_repo.add_flag(conn, tx_id, FLAG_STOP_AFTER_CLOSE)
-        await transactions_repo.stop_transaction(conn, tx_id, **stop)
-        return "stopped_after_close", tx["connector_id"]
-    # Open, this station's, yet not stopped above: only if it changed in between (cannot on
-    # the writer's one connection); stop it as before.
+        outcome = "stopped_after_close"
     await transactions_repo.stop_transaction(conn, tx_id, **stop)
-    return "stopped", tx["connector_id"]
+    return outcome, tx["connector_id"]
 
 
 @on("MeterValues")

@@ -74,9 +74,6 @@ class Holders:
         return services.features.setdefault(_HOLDERS, Holders())  # type: ignore[no-any-return]
 
 
-_holders = Holders.of
-
-
 @before_command("ReserveNow")
 async def assign_reservation(
     services: Services, station_id: str, payload: dict[str, Any]
@@ -180,7 +177,7 @@ async def honour_reservations(
     The verdict for a refused tag is Invalid (OCPP has no 'reserved for someone else')."""
     if request.action != "StartTransaction" or info.get("status") != "Accepted":
         return info
-    if request.reservation_id is None and not _holders(services).may_hold(request.station_id):
+    if request.reservation_id is None and not Holders.of(services).may_hold(request.station_id):
         return info
     assert conn is not None  # a StartTransaction decides inside its write
     active = await reservations_repo.active_for(conn, request.station_id)
@@ -247,7 +244,7 @@ async def expire_loop(services: Services) -> None:
                 log.info("reservation %s on %s expired", r["reservation_id"], r["station_id"])
             async with services.engine.connect() as conn:
                 upcoming = as_utc(await reservations_repo.next_expiry(conn))
-                await _holders(services).reload(conn)
+                await Holders.of(services).reload(conn)
             if upcoming is not None:
                 delay = min(MAX_SLEEP, max(0.05, (upcoming - utcnow()).total_seconds()))
         except Exception:
@@ -259,7 +256,7 @@ async def expire_loop(services: Services) -> None:
 @on_startup
 async def start(services: Services) -> asyncio.Task[None]:
     services.features[_WAKE] = asyncio.Event()
-    holders = _holders(services)
+    holders = Holders.of(services)
 
     def joined(station_id: str | None) -> None:
         holders.joined(station_id)
